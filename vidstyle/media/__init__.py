@@ -1,0 +1,1 @@
+"""Media in and out: stills, videos (PyAV), live sources. uint8 ↔ tensor conversion happens here only."""

@@ -1,0 +1,130 @@
+"""VGG-19 as a multi-layer feature extractor — the loss network of every method.
+
+Layer names (``conv1_1``, ``relu1_1``, ``pool1``, …, ``relu5_4``) are defined
+here and nowhere else. :class:`VGGEncoder` takes RGB images in [0, 1], applies
+the normalisation its weights were trained with, runs only as deep as the
+deepest requested layer, and returns every requested layer from one pass.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.vgg import cfgs, make_layers
+
+from ..errors import VidstyleError
+from ..weights import TORCHVISION_CONV_INDICES, locate_vgg, load_vgg_state
+
+_BLOCKS = (2, 2, 4, 4, 4)
+
+
+def _layer_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for b, n in enumerate(_BLOCKS, start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return tuple(names)
+
+
+#: Names of ``torchvision.models.vgg19().features`` modules, by index.
+LAYER_NAMES: tuple[str, ...] = _layer_names()
+LAYER_INDEX: dict[str, int] = {n: i for i, n in enumerate(LAYER_NAMES)}
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def layer_index(name: str) -> int:
+    try:
+        return LAYER_INDEX[name]
+    except KeyError:
+        raise VidstyleError(f"unknown VGG-19 layer {name!r}; use names like relu4_2 or conv3_1") from None
+
+
+class VGGEncoder(nn.Module):
+    """Frozen VGG-19 ``features``, truncated after ``last_layer``.
+
+    Args:
+        state: a ``features``-style state dict (``"{idx}.weight"``) — see :mod:`vidstyle.weights`.
+        normalisation: ``"caffe"`` or ``"torch"`` (what the weights expect).
+        last_layer: deepest layer that will be requested.
+        pool: ``"max"`` (as trained) or ``"avg"`` (Gatys et al.'s choice for synthesis).
+    """
+
+    def __init__(self, state: dict[str, torch.Tensor], normalisation: str, last_layer: str = "relu5_1",
+                 pool: str = "max") -> None:
+        super().__init__()
+        depth = layer_index(last_layer) + 1
+        layers = list(make_layers(cfgs["E"]).children())[:depth]  # vgg19().features, no classifier
+        for i, layer in enumerate(layers):
+            if isinstance(layer, nn.ReLU):
+                layers[i] = nn.ReLU(inplace=False)  # conv outputs may be requested too
+            elif isinstance(layer, nn.MaxPool2d) and pool == "avg":
+                layers[i] = nn.AvgPool2d(2, 2)
+        self.layers = nn.Sequential(*layers)
+        self.layers.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < depth})
+        self.requires_grad_(False)
+        self.eval()
+        self.normalisation = normalisation
+        self.last_layer = last_layer
+        if normalisation == "caffe":  # RGB [0,1] → BGR [0,255] − mean
+            scale = torch.full((3,), 255.0)
+            mean = torch.tensor(_CAFFE_MEAN_BGR[::-1])  # in RGB order; channels flipped after
+        else:
+            scale = 1.0 / torch.tensor(_IMAGENET_STD)
+            mean = torch.tensor(_IMAGENET_MEAN) / torch.tensor(_IMAGENET_STD)
+        self.register_buffer("scale", scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", mean.view(1, 3, 1, 1), persistent=False)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB [0, 1] ``N×3×H×W`` → the network's input space."""
+        x = x * self.scale - self.shift
+        return x.flip(1) if self.normalisation == "caffe" else x
+
+    def forward(self, x: torch.Tensor, layers: tuple[str, ...] | list[str]) -> dict[str, torch.Tensor]:
+        """Features of ``x`` (RGB in [0, 1], ``N×3×H×W``) at each named layer.
+
+        Returns:
+            ``{name: N×C×h×w}`` for every requested name, from one forward pass.
+        """
+        wanted = {layer_index(n): n for n in layers}
+        if max(wanted) >= len(self.layers):
+            raise VidstyleError(f"layer {wanted[max(wanted)]} is deeper than this encoder's last layer {self.last_layer}")
+        out: dict[str, torch.Tensor] = {}
+        h = self.normalise(x)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i in wanted:
+                out[wanted[i]] = h
+                if len(out) == len(wanted):
+                    break
+        return out
+
+
+def deepest(layers) -> str:
+    """The deepest of the given layer names."""
+    return max(layers, key=layer_index)
+
+
+@lru_cache(maxsize=4)
+def _cached_state(source: str, path: str | None) -> tuple[dict[str, torch.Tensor], str]:
+    src, found = locate_vgg(source, path)
+    return load_vgg_state(src, found), src.normalisation
+
+
+def load_vgg(layers, source: str = "auto", path: str | Path | None = None, device: torch.device | str = "cpu",
+             pool: str = "max") -> VGGEncoder:
+    """Build a frozen :class:`VGGEncoder` deep enough for ``layers``, on ``device``.
+
+    Weights are read (and checksummed) once per process per source.
+    """
+    state, norm = _cached_state(source, str(path) if path else None)
+    return VGGEncoder(state, norm, last_layer=deepest(layers), pool=pool).to(device)
+
+
+__all__ = ["LAYER_NAMES", "VGGEncoder", "load_vgg", "layer_index", "deepest", "TORCHVISION_CONV_INDICES"]

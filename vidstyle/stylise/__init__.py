@@ -1,0 +1,8 @@
+"""Stylisers: optimisation (Gatys / Ruder), feed-forward networks, arbitrary-style methods.
+
+Each implements :class:`vidstyle.stylise.base.Styliser`.
+"""
+
+from .base import FrameState, Styliser
+
+__all__ = ["FrameState", "Styliser"]

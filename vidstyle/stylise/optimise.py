@@ -1,0 +1,212 @@
+"""Gatys et al. image optimisation, coarse-to-fine, with style mixing and colour preservation.
+
+The core is :func:`optimise` — one function that runs L-BFGS or Adam on an image
+against any loss closure; :func:`stylise_still` builds the Gatys criterion around it
+and walks the resolution pyramid. The video method (Ruder et al.) reuses both,
+adding a temporal term through ``extra_loss``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..colour import luminance_transfer, match_colour
+from ..config import OptimiseConfig
+from ..errors import VidstyleError
+from ..losses import content_loss, gram_matrix, style_loss, tv_loss
+from ..media.image import resize_long_side
+from ..nets.vgg import VGGEncoder
+from ..progress import Bar
+
+LossFn = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+
+
+def optimise(image: torch.Tensor, loss_fn: LossFn, steps: int, optimizer: str = "lbfgs", lr: float = 1.0,
+             bar: Bar | None = None) -> torch.Tensor:
+    """Minimise ``loss_fn(image)["total"]`` over the pixels of ``image``.
+
+    Args:
+        image: ``1×3×H×W`` start point (not modified).
+        loss_fn: returns a dict of named scalar losses including ``"total"``.
+        steps: optimiser iterations (one L-BFGS iteration ≈ one function evaluation).
+        optimizer: ``"lbfgs"`` or ``"adam"``.
+        bar: progress bar advanced once per step, showing the losses.
+
+    Returns:
+        The optimised image, detached and clamped to [0, 1].
+    """
+    x = image.detach().clone().requires_grad_(True)
+    evaluations = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal evaluations
+        opt.zero_grad(set_to_none=True)
+        losses = loss_fn(x)
+        losses["total"].backward()
+        evaluations += 1
+        if bar is not None and evaluations <= steps:
+            bar.update(1, **{k: float(v.detach()) for k, v in losses.items()})
+        return losses["total"]
+
+    if optimizer == "lbfgs":
+        opt = torch.optim.LBFGS([x], lr=lr, max_iter=steps, max_eval=steps, history_size=50,
+                                tolerance_grad=-1.0, tolerance_change=-1.0)
+        opt.step(closure)
+    elif optimizer == "adam":
+        opt = torch.optim.Adam([x], lr=lr)
+        for _ in range(steps):
+            opt.step(closure)
+    else:
+        raise VidstyleError(f"unknown optimizer {optimizer!r}; use lbfgs or adam")
+    return x.detach().clamp_(0, 1)
+
+
+@dataclass
+class GatysCriterion:
+    """Content + style + TV loss for one output size, with targets precomputed.
+
+    Call it on an image ``1×3×H×W`` to get ``{"content", "style", "tv", "total"}``
+    (weighted); ``extra_loss`` adds further named terms (e.g. temporal).
+    """
+
+    encoder: VGGEncoder
+    cfg: OptimiseConfig
+    content_targets: dict[str, torch.Tensor]
+    style_grams: dict[str, torch.Tensor]
+    extra_loss: LossFn | None = None
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        layers = tuple(dict.fromkeys(tuple(self.content_targets) + tuple(self.style_grams)))
+        feats = self.encoder(x, layers)
+        losses: dict[str, torch.Tensor] = {}
+        if self.content_targets:
+            c = sum(content_loss(feats[n], t, relative=True) for n, t in self.content_targets.items()) / len(self.content_targets)
+            losses["content"] = self.cfg.content_weight * c
+        lw = layer_weights(self.cfg)
+        losses["style"] = self.cfg.style_weight * style_loss({n: gram_matrix(feats[n]) for n in self.style_grams},
+                                                             self.style_grams, lw, relative=True)
+        losses["tv"] = self.cfg.tv_weight * tv_loss(x)
+        if self.extra_loss is not None:
+            losses.update(self.extra_loss(x))
+        losses["total"] = sum(losses.values())
+        return losses
+
+
+def layer_weights(cfg: OptimiseConfig) -> dict[str, float]:
+    """Per-layer style weights from the config (default: equal, summing to one)."""
+    if cfg.style_layer_weights is None:
+        return {n: 1.0 / len(cfg.style_layers) for n in cfg.style_layers}
+    if len(cfg.style_layer_weights) != len(cfg.style_layers):
+        raise VidstyleError(f"{len(cfg.style_layer_weights)} style layer weights given for {len(cfg.style_layers)} layers")
+    return dict(zip(cfg.style_layers, cfg.style_layer_weights))
+
+
+def blend_weights(n_styles: int, blend: Sequence[float] | None) -> list[float]:
+    """Normalised blend weights for several style images (default: equal)."""
+    if blend is None:
+        return [1.0 / n_styles] * n_styles
+    if len(blend) != n_styles:
+        raise VidstyleError(f"{len(blend)} style weights given for {n_styles} style images; give one per --style")
+    if any(w < 0 for w in blend) or sum(blend) <= 0:
+        raise VidstyleError("style weights must be non-negative and not all zero")
+    return [w / sum(blend) for w in blend]
+
+
+@torch.no_grad()
+def style_grams(encoder: VGGEncoder, styles: Sequence[torch.Tensor], weights: Sequence[float],
+                layers: Sequence[str], long_side: int) -> dict[str, torch.Tensor]:
+    """Blended Gram matrices ``{layer: 1×C×C}`` of several style images, each resized to ``long_side``."""
+    out: dict[str, torch.Tensor] = {}
+    for style, w in zip(styles, weights):
+        feats = encoder(resize_long_side(style, max(long_side, 16)), layers)
+        for n in layers:
+            g = gram_matrix(feats[n]) * w
+            out[n] = out[n] + g if n in out else g
+    return out
+
+
+def pyramid_sizes(size: int, scales: int) -> list[int]:
+    """Long sides of the coarse-to-fine pyramid, coarsest first (each level doubles; ≥ 64 px)."""
+    sizes = [size]
+    for _ in range(scales - 1):
+        if sizes[0] // 2 < 64:
+            break
+        sizes.insert(0, sizes[0] // 2)
+    return sizes
+
+
+def initial_image(content: torch.Tensor | None, init: str | torch.Tensor, shape: tuple[int, int],
+                  generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """The optimisation's start: the content, uniform noise, or a given image (resized)."""
+    if isinstance(init, torch.Tensor):
+        return F.interpolate(init.to(device), size=shape, mode="bilinear", align_corners=False).clamp(0, 1)
+    if init == "content" and content is not None:
+        return F.interpolate(content, size=shape, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    noise = torch.rand((1, 3, *shape), generator=generator)
+    return noise.to(device)
+
+
+def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], encoder: VGGEncoder,
+                  cfg: OptimiseConfig, init: str | torch.Tensor | None = None,
+                  texture_shape: tuple[int, int] | None = None, extra_loss: LossFn | None = None,
+                  bar: Bar | None = None) -> torch.Tensor:
+    """Gatys et al. optimisation over a coarse-to-fine pyramid.
+
+    Args:
+        content: ``1×3×H×W`` RGB [0, 1] on the encoder's device, or None for texture synthesis.
+        styles: style images ``1×3×h×w`` (blended by ``cfg.style_blend``).
+        encoder: VGG-19 deep enough for the configured layers.
+        cfg: all options; ``cfg.size`` is the output's long side.
+        init: overrides ``cfg.init`` (a tensor, ``"content"`` or ``"noise"``).
+        texture_shape: output ``(H, W)`` when ``content`` is None.
+        extra_loss: extra named loss terms (used by the video method).
+
+    Returns:
+        ``1×3×H'×W'`` stylised image with long side ``cfg.size``, RGB [0, 1].
+    """
+    device = next(encoder.parameters()).device
+    generator = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if content is not None and cfg.preserve_color == "histogram":
+        styles = [match_colour(s, content) for s in styles]
+    weights = blend_weights(len(styles), cfg.style_blend)
+    if content is not None:
+        h, w = content.shape[-2:]
+    else:
+        h, w = texture_shape or (cfg.size, cfg.size)
+    init = cfg.init if init is None else init
+    image: torch.Tensor | None = None
+    sizes = pyramid_sizes(cfg.size, cfg.scales)
+    if bar is not None:
+        bar.reset(total=sum(cfg.steps if s == cfg.size else (cfg.coarse_steps or cfg.steps) for s in sizes))
+    for level, long_side in enumerate(sizes):
+        scale = long_side / max(h, w)
+        shape = (max(16, round(h * scale)), max(16, round(w * scale)))
+        scaled_content = None
+        content_targets: dict[str, torch.Tensor] = {}
+        if content is not None:
+            scaled_content = F.interpolate(content, size=shape, mode="bilinear", align_corners=False,
+                                           antialias=scale < 1).clamp(0, 1)
+            if cfg.content_weight > 0:
+                with torch.no_grad():
+                    content_targets = encoder(scaled_content, cfg.content_layers)
+        grams = style_grams(encoder, styles, weights, cfg.style_layers, round(max(shape) * cfg.style_scale))
+        criterion = GatysCriterion(encoder, cfg, content_targets, grams, extra_loss)
+        if image is None:
+            start = initial_image(scaled_content, init, shape, generator, device)
+        else:
+            start = F.interpolate(image, size=shape, mode="bilinear", align_corners=False).clamp(0, 1)
+        steps = cfg.steps if level == len(sizes) - 1 else (cfg.coarse_steps or cfg.steps)
+        lr = cfg.lr if cfg.optimizer == "lbfgs" else cfg.adam_lr
+        image = optimise(start, criterion, steps, cfg.optimizer, lr, bar)
+    assert image is not None
+    if content is not None and cfg.preserve_color == "luminance":
+        image = luminance_transfer(image, content)
+    return image
+
+
+__all__ = ["optimise", "GatysCriterion", "stylise_still", "style_grams", "pyramid_sizes", "blend_weights"]
