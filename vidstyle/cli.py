@@ -81,24 +81,10 @@ def main() -> None:
     """Console-script entry point: run the app, turning user errors into one line."""
     warnings.formatwarning = _format_warning
     try:
-        app(standalone_mode=False)
+        app()  # standalone: typer/click handle usage errors (exit 2) and Ctrl-C ("Aborted!", exit 1)
     except VidstyleError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("interrupted; no partial output was left", err=True)
-        sys.exit(130)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
 
 
 def _register_commands() -> None:

@@ -35,8 +35,8 @@ def image(
     quiet: QuietOpt = False,
 ) -> None:
     """Stylise an image by Gatys et al. optimisation."""
-    from . import api
-    from .config import OptimiseConfig, replace
+    from .. import api
+    from ..config import OptimiseConfig, replace
 
     out = output or default_output(content, style, ".png")
     cfg = replace(OptimiseConfig(), size=size, steps=steps, style_weight=style_weight, content_weight=content_weight,
@@ -63,8 +63,8 @@ def texture(
     quiet: QuietOpt = False,
 ) -> None:
     """Synthesise a texture from a style image (no content image)."""
-    from . import api
-    from .config import OptimiseConfig, replace
+    from .. import api
+    from ..config import OptimiseConfig, replace
 
     shape = (height or size, size)
     cfg = replace(OptimiseConfig(init="noise", content_weight=0.0), size=max(shape), steps=steps, scales=scales,
