@@ -5,17 +5,22 @@ only the newest frame in a one-slot mailbox. A frame the consumer did not take
 before the next one arrived is *dropped* (counted, never queued), so a slow
 consumer always works on the freshest picture instead of falling further behind.
 
-Frames leave this module as ``1×3×H×W`` float32 RGB tensors in [0, 1] and come
-back as tensors; uint8/BGR conversion happens here only (:func:`to_bgr_uint8`).
+All uint8/BGR ↔ tensor conversion lives here: a captured :class:`LiveFrame` holds
+the camera's uint8 BGR picture, converted (only if the frame is used) by
+:func:`frame_to_tensor` into a ``1×3×H×W`` float32 RGB tensor in [0, 1] at the size
+the loop needs; results go back through :func:`to_bgr_uint8`, which quantises at
+the small inference size and upsamples in uint8 (an order of magnitude cheaper
+than float upsampling on a CPU).
 
 Sources (:func:`open_source`): a camera index (``0``), a device path
 (``/dev/video0``), a stream URL (``rtsp://…``, ``http://…``) or a video file, which
 is played at its native frame rate so live mode can be tried and tested without a
 camera.
 
-Display: :func:`display_available` says whether a window can be opened. OpenCV's
-GUI build *aborts the whole process* (not an exception) when ``cv2.imshow`` runs
-without a display, so :class:`WindowSink` must only be built after that check.
+Display: OpenCV's GUI build *aborts the whole process* (not an exception) when a
+window is opened without a usable display, so :func:`display_available` checks
+the environment and :func:`display_usable` opens a test window in a child process;
+build a :class:`WindowSink` only after them.
 """
 
 from __future__ import annotations
@@ -162,6 +167,10 @@ class LiveSource:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+        elif not self._finished:  # never started: the capture thread will not release the device
+            self._finished = True
+            with contextlib.suppress(Exception):
+                self._release()
 
     def __enter__(self) -> LiveSource:
         return self.start()
@@ -355,8 +364,15 @@ def _camera_attempts(kind: str, target: str | int) -> list[tuple[str, str | int,
     return attempts
 
 
-def open_source(spec: str | int, loop: bool = False, first_frame_timeout: float = FIRST_FRAME_TIMEOUT) -> CaptureSource:
+def open_source(spec: str | int, loop: bool = False, first_frame_timeout: float = FIRST_FRAME_TIMEOUT,
+                request_size: tuple[int, int] | None = None) -> CaptureSource:
     """Open ``--source`` (camera index, device path, URL or video file) and check it delivers a frame.
+
+    Args:
+        spec: see :func:`parse_source`.
+        loop: replay a file from the start when it ends.
+        first_frame_timeout: seconds to wait for the first frame of a camera or stream.
+        request_size: ``(width, height)`` to ask a camera for (files and streams keep theirs).
 
     Returns a source that is not started yet (use it as a context manager).
 
@@ -390,26 +406,32 @@ def open_source(spec: str | int, loop: bool = False, first_frame_timeout: float 
                              "check the URL and that the stream is live")
         return source
 
-    tried, opened_but_silent = [], []
+    tried, busy = [], False
     if kind == "device" and sys.platform.startswith("linux") and not Path(str(target)).exists():
         raise MediaError(f"cannot open camera {target}: the device does not exist; {_present_cameras()}")
     for what, arg, backend in _camera_attempts(kind, target):
-        if backend == cv2.CAP_V4L2 and kind == "camera" and not Path(f"/dev/video{target}").exists():
+        device_path = Path(f"/dev/video{target}" if kind == "camera" else str(target))
+        if backend == cv2.CAP_V4L2 and not device_path.exists():
             tried.append(f"{what} (no such device)")
             continue
         with _quiet_opencv():
             cap = cv2.VideoCapture(arg, backend)
         if not cap.isOpened():
             cap.release()
+            if backend == cv2.CAP_V4L2:  # the device is there but refused us
+                busy = True
             tried.append(f"{what} (failed to open)")
             continue
+        if request_size is not None:  # ask the camera for the display size (it may pick the nearest mode)
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, request_size[0])
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, request_size[1])
         source = CaptureSource(cap, f"camera {target}")
         if source.prime(first_frame_timeout):
             return source
         source._release()
-        opened_but_silent.append(what)
+        busy = True
         tried.append(f"{what} (opened, but no frame within {first_frame_timeout:g} s)")
-    hint = ("is it in use by another program?" if opened_but_silent else _present_cameras())
+    hint = "is it in use by another program, or not readable by this user?" if busy else _present_cameras()
     raise MediaError(f"cannot open camera {target}: tried {'; '.join(tried)}; {hint}. "
                      "Use --source FILE to play a video file instead")
 
@@ -422,6 +444,29 @@ def display_available() -> bool:
     if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
+
+
+#: Opens and closes a window; run in a child process because a failure aborts the process.
+_PROBE = "import cv2; cv2.namedWindow('vidstyle-probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+
+
+def display_usable(timeout: float = 15.0) -> bool:
+    """Whether a HighGUI window really opens, tested in a child process.
+
+    ``DISPLAY`` may be set yet unusable (a stale value over SSH, a stopped X
+    server); OpenCV's Qt backend then *aborts* the process instead of raising.
+    The probe costs one Python start (about a second).
+    """
+    if not display_available():
+        return False
+    import subprocess
+
+    _point_qt_at_system_fonts()
+    try:
+        result = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
 
 
 _KEYS = {27: KEY_ESC, 13: "enter", 32: "space"}
@@ -446,7 +491,7 @@ def _point_qt_at_system_fonts() -> None:
 class WindowSink:
     """An OpenCV HighGUI window with a text overlay; also the source of key presses.
 
-    Only build it when :func:`display_available` is true.
+    Only build it when :func:`display_usable` is true.
 
     Raises:
         VidstyleError: there is no display (checked here too, because imshow would abort).
