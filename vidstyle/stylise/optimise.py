@@ -153,7 +153,8 @@ def initial_image(content: torch.Tensor | None, init: str | torch.Tensor, shape:
 def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], encoder: VGGEncoder,
                   cfg: OptimiseConfig, init: str | torch.Tensor | None = None,
                   texture_shape: tuple[int, int] | None = None, extra_loss: LossFn | None = None,
-                  bar: Bar | None = None) -> torch.Tensor:
+                  bar: Bar | None = None, *, gram_cache: dict[int, dict[str, torch.Tensor]] | None = None
+                  ) -> torch.Tensor:
     """Gatys et al. optimisation over a coarse-to-fine pyramid.
 
     Args:
@@ -164,6 +165,9 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
         init: overrides ``cfg.init`` (a tensor, ``"content"`` or ``"noise"``).
         texture_shape: output ``(H, W)`` when ``content`` is None.
         extra_loss: extra named loss terms (used by the video method).
+        gram_cache: optional dict kept by the caller across calls (video frames): style Grams are
+            stored per style size and reused instead of recomputed. Ignored with histogram colour
+            preservation, whose style images change with every content image.
 
     Returns:
         ``1×3×H'×W'`` stylised image with long side ``cfg.size``, RGB [0, 1].
@@ -194,7 +198,13 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
             if cfg.content_weight > 0:
                 with torch.no_grad():
                     content_targets = encoder(scaled_content, cfg.content_layers)
-        grams = style_grams(encoder, styles, weights, cfg.style_layers, round(max(shape) * cfg.style_scale))
+        style_side = round(max(shape) * cfg.style_scale)
+        if gram_cache is not None and cfg.preserve_color != "histogram":
+            if style_side not in gram_cache:
+                gram_cache[style_side] = style_grams(encoder, styles, weights, cfg.style_layers, style_side)
+            grams = gram_cache[style_side]
+        else:
+            grams = style_grams(encoder, styles, weights, cfg.style_layers, style_side)
         criterion = GatysCriterion(encoder, cfg, content_targets, grams, extra_loss)
         if image is None:
             start = initial_image(scaled_content, init, shape, generator, device)

@@ -1,0 +1,92 @@
+"""``vidstyle run``: stylise a video (or a folder of frames) through the streaming pipeline."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, StepsOpt, app, parse_floats
+from ..errors import VidstyleError
+
+
+class Method(str, Enum):
+    auto = "auto"
+    optimise = "optimise"
+    optimise_temporal = "optimise-temporal"
+    fast = "fast"
+    adain = "adain"
+    wct = "wct"
+
+
+class Flow(str, Enum):
+    auto = "auto"
+    dis = "dis"
+    deepflow = "deepflow"
+    raft_small = "raft-small"
+    raft_large = "raft-large"
+
+
+class Codec(str, Enum):
+    h264 = "h264"
+    h265 = "h265"
+    vp9 = "vp9"
+    av1 = "av1"
+    prores = "prores"
+    ffv1 = "ffv1"
+
+
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(help="Video file, or a folder of frames (00000.jpg, …).")],
+    style: Annotated[list[Path] | None, typer.Option("--style", "-s", help="Style image (repeat to blend several).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output video (default: INPUT__STYLE.mp4); no extension = PNG frames.")] = None,
+    model: Annotated[str | None, typer.Option(help="Feed-forward model name or .safetensors path (method fast).")] = None,
+    method: Annotated[Method, typer.Option(help="Stylisation method; auto picks the fastest available for the style.")] = Method.auto,
+    size: Annotated[int | None, typer.Option(min=16, help="Long side of the output in pixels (default: the input's).")] = None,
+    flow: Annotated[Flow, typer.Option(help="Optical flow for temporal consistency.")] = Flow.dis,
+    flow_weights: Annotated[Path | None, typer.Option(help="RAFT weight file (.pth).")] = None,
+    temporal_strength: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Weight of the warped previous frame in reliable regions.")] = None,
+    no_temporal: Annotated[bool, typer.Option("--no-temporal", help="Stylise every frame on its own (no flow).")] = False,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Frames per batch.")] = None,
+    start: Annotated[float | None, typer.Option(min=0.0, help="Start time in seconds.")] = None,
+    end: Annotated[float | None, typer.Option(min=0.0, help="End time in seconds.")] = None,
+    steps: StepsOpt = None,
+    later_steps: Annotated[int | None, typer.Option(min=1, help="Ruder: iterations after a shot's first frame.")] = None,
+    long_term: Annotated[str | None, typer.Option(help="Ruder: long-term loss frame offsets, e.g. 2,4.")] = None,
+    crf: Annotated[int | None, typer.Option(min=0, max=63, help="Encoder quality (lower is better).")] = None,
+    preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset.")] = None,
+    codec: Annotated[Codec, typer.Option(help="Video codec.")] = Codec.h264,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
+    device: DeviceOpt = Device.auto,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Stylise a video with temporal consistency: decode → flow → stylise → blend → encode."""
+    from ..config import (
+        FlowConfig,
+        OptimiseConfig,
+        TemporalConfig,
+        VideoConfig,
+        replace,
+    )
+    from ..pipeline import stylise_video
+
+    video = replace(VideoConfig(), size=size, batch_size=batch_size, start=start, end=end, crf=crf, preset=preset,
+                    codec=codec.value, audio=False if no_audio else None)
+    offsets = parse_floats(long_term, "--long-term")
+    if offsets is not None and any(o < 2 or o != int(o) for o in offsets):
+        raise VidstyleError(f"--long-term takes whole frame offsets of 2 or more, got {long_term!r}")
+    temporal = replace(TemporalConfig(), strength=temporal_strength, later_steps=later_steps,
+                       enabled=False if no_temporal else None,
+                       long_term=tuple(int(o) for o in offsets) if offsets is not None else None)
+    flow_cfg = replace(FlowConfig(), method=flow.value, weights=flow_weights)
+    optimise = replace(OptimiseConfig(), steps=steps)
+    stats = stylise_video(input, output, styles=style or [], model=model, method=method.value, video=video,
+                          temporal=temporal, flow=flow_cfg, optimise=optimise, device=device.value, force=force,
+                          progress=not quiet, on_method=lambda text: typer.echo(f"method: {text}", err=True))
+    if stats.stopped_early:
+        typer.echo(f"warning: {stats.stopped_early}; wrote the {stats.frames} frames that decoded", err=True)
+    typer.echo(f"wrote {stats.summary()}")

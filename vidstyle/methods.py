@@ -1,0 +1,150 @@
+"""Choosing a styliser by method name (``vidstyle run --method …``).
+
+======================  ============================================================================
+``optimise``            Gatys et al. per frame (:class:`~vidstyle.stylise.ruder.OptimiseStyliser`);
+                        the pipeline adds flow-guided blending.
+``optimise-temporal``   Ruder et al. 2016 (:class:`~vidstyle.stylise.ruder.RuderStyliser`), alias ``ruder``.
+``fast``                a trained feed-forward network (``--model``, or the shipped model for the style).
+``adain`` / ``wct``     arbitrary style with a trained decoder (any style image, one forward pass).
+``auto``                ``fast`` when a shipped model matches the style (or ``--model`` is given), else
+                        ``adain``/``wct`` when their decoder weights are installed, else ``optimise-temporal``.
+======================  ============================================================================
+
+Heavy modules (networks, weights) are imported only for the method chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from .config import OptimiseConfig, TemporalConfig
+from .errors import VidstyleError
+from .flow import FlowEstimator
+from .media.image import load_image
+from .stylise.base import Styliser
+
+METHODS: tuple[str, ...] = ("auto", "optimise", "optimise-temporal", "ruder", "fast", "adain", "wct")
+
+
+def _load_styles(styles: Sequence[Path | str | torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    return [(s if isinstance(s, torch.Tensor) else load_image(s)).to(device) for s in styles]
+
+
+def _need_styles(styles: Sequence, method: str) -> None:
+    if not styles:
+        raise VidstyleError(f"--method {method} needs a style image; pass --style PATH")
+
+
+def _style_names(styles: Sequence) -> str:
+    return ", ".join(Path(s).name if not isinstance(s, torch.Tensor) else "tensor" for s in styles)
+
+
+def _fast(model: str | Path, device: torch.device) -> tuple[Styliser, str]:
+    try:
+        from .stylise.feedforward import FeedForwardStyliser
+    except ImportError as e:
+        raise VidstyleError(f"the feed-forward method is not available in this installation ({e})") from None
+    styliser = FeedForwardStyliser(model, device=device)
+    return styliser, f"fast: feed-forward network {getattr(styliser, 'name', model)}"
+
+
+def _arbitrary(method: str, styles: Sequence, optimise: OptimiseConfig, device: torch.device) -> tuple[Styliser, str]:
+    try:
+        from .stylise.arbitrary import ArbitraryStyliser
+    except ImportError as e:
+        raise VidstyleError(f"the {method} method is not available in this installation ({e})") from None
+    colour = optimise.preserve_color if optimise.preserve_color != "none" else False
+    styliser = ArbitraryStyliser(list(styles), method=method, style_weights=optimise.style_blend,
+                                 preserve_color=colour, device=device, vgg_source=optimise.vgg_source)
+    return styliser, f"{method}: arbitrary style transfer with a trained decoder, style {_style_names(styles)}"
+
+
+def _optimise(method: str, styles: Sequence, optimise: OptimiseConfig, temporal: TemporalConfig,
+              device: torch.device, flow_estimator: FlowEstimator | None) -> tuple[Styliser, str]:
+    from .stylise.ruder import OptimiseStyliser, RuderStyliser
+
+    images = _load_styles(styles, device)
+    if method == "optimise":
+        text = (f"optimise: Gatys et al. per frame, {optimise.steps} {optimise.optimizer} steps, "
+                f"style {_style_names(styles)}")
+        return OptimiseStyliser(images, optimise, device=device), text
+    styliser = RuderStyliser(images, optimise, temporal, device=device, flow_estimator=flow_estimator)
+    extra = f", long-term offsets {list(styliser.long_term)}" if styliser.long_term else ""
+    return styliser, (f"optimise-temporal: Ruder et al. 2016 (warped init + temporal loss), {optimise.steps} "
+                      f"steps on a shot's first frame, {styliser.later_steps} after{extra}, style {_style_names(styles)}")
+
+
+def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], model: str | Path | None = None, *,
+                   optimise: OptimiseConfig = OptimiseConfig(), temporal: TemporalConfig = TemporalConfig(),
+                   device: torch.device | str = "cpu",
+                   flow_estimator: FlowEstimator | None = None) -> tuple[Styliser, str]:
+    """Build the styliser for ``method`` and say, in one line, what was chosen.
+
+    Args:
+        method: one of :data:`METHODS`.
+        styles: style image paths (or ``1×3×H×W`` tensors); several are blended by ``optimise.style_blend``.
+        model: a feed-forward model name or ``.safetensors`` path (method ``fast``/``auto``).
+        optimise: Gatys options (steps, weights, colour preservation, VGG source).
+        temporal: Ruder options (temporal weight, later steps, long-term offsets).
+        device: working device.
+        flow_estimator: lets the Ruder styliser compute long-term flows.
+
+    Returns:
+        ``(styliser, description)``.
+
+    Raises:
+        VidstyleError: unknown method, missing style/model, weights not installed.
+    """
+    device = torch.device(device)
+    method = {"ruder": "optimise-temporal"}.get(method, method)
+    if method not in METHODS:
+        raise VidstyleError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if method == "fast":
+        if model is None:
+            _need_styles(styles, method)
+            model = _shipped_model(styles)
+            if model is None:
+                raise VidstyleError(f"no shipped model matches the style {_style_names(styles)}; "
+                                    "pass --model NAME (see `vidstyle models`) or use --method auto")
+        return _fast(model, device)
+    if method in ("adain", "wct"):
+        _need_styles(styles, method)
+        return _arbitrary(method, styles, optimise, device)
+    if method in ("optimise", "optimise-temporal"):
+        _need_styles(styles, method)
+        return _optimise(method, styles, optimise, temporal, device, flow_estimator)
+    # auto
+    if model is not None:
+        return _fast(model, device)
+    _need_styles(styles, method)
+    shipped = _shipped_model(styles)
+    if shipped is not None:
+        styliser, text = _fast(shipped, device)
+        return styliser, f"auto → {text} (trained on this style)"
+    reasons = []
+    for arbitrary in ("adain", "wct"):
+        try:
+            styliser, text = _arbitrary(arbitrary, styles, optimise, device)
+            return styliser, f"auto → {text}"
+        except VidstyleError as e:  # WeightsError: decoder not installed/trained
+            reasons.append(f"{arbitrary}: {str(e).split(';')[0]}")
+    styliser, text = _optimise("optimise-temporal", styles, optimise, temporal, device, flow_estimator)
+    why = "no shipped model for this style" + (f"; {'; '.join(reasons)}" if reasons else "")
+    return styliser, f"auto → {text} ({why})"
+
+
+def _shipped_model(styles: Sequence) -> str | None:
+    """A shipped feed-forward model trained on the (single) style image, if any."""
+    if len(styles) != 1 or isinstance(styles[0], torch.Tensor):
+        return None
+    try:
+        from .stylise.feedforward import find_model_for_style
+    except ImportError:
+        return None
+    return find_model_for_style(styles[0])
+
+
+__all__ = ["METHODS", "build_styliser"]

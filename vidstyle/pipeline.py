@@ -1,0 +1,266 @@
+"""The streaming video pipeline: decode → flow → stylise → temporal blend → encode.
+
+:func:`run_pipeline` owns the loop over a reader's batches, the temporal state,
+the progress bar and the per-stage timings; :func:`stylise_video` is the API
+behind ``vidstyle run`` that opens the input, chooses the styliser and writes the
+output. Memory is constant in the clip's length: only the current batch and one
+previous input/output frame (plus the Ruder long-term history) are held.
+Decoding and encoding run in the reader's and writer's own threads, so they overlap
+the flow and stylisation done here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .config import FlowConfig, OptimiseConfig, TemporalConfig, VideoConfig
+from .errors import VidstyleError
+from .flow import FlowEstimator
+from .progress import progress_bar
+from .stylise.base import Styliser
+from .temporal import TemporalState
+
+#: Stages timed by :func:`run_pipeline`, in pipeline order.
+STAGES: tuple[str, ...] = ("decode", "flow", "stylise", "blend", "encode")
+
+#: Output extensions that are video containers (anything else is a folder of PNG frames).
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".webm", ".avi")
+
+
+@dataclass
+class PipelineStats:
+    """What a run did and how fast.
+
+    Attributes:
+        frames: frames written (``processed`` minus the discarded warm-up frames).
+        processed: frames decoded and stylised.
+        seconds: wall time of the loop.
+        fps: ``processed / seconds``.
+        stage_ms: mean milliseconds per processed frame for each of :data:`STAGES`. ``decode``
+            and ``encode`` are the time the loop *waited* for the reader / writer threads
+            (their work overlaps the other stages).
+        cuts: hard cuts detected (temporal state was reset there).
+        stopped_early: the reader's message when a truncated/corrupt input ended early.
+        output: the written file or folder.
+        method: the styliser chosen (one line).
+    """
+
+    frames: int = 0
+    processed: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    cuts: int = 0
+    stopped_early: str | None = None
+    output: Path | None = None
+    method: str = ""
+
+    def summary(self) -> str:
+        """One line: frames, time, fps and output path."""
+        where = f" → {self.output}" if self.output is not None else ""
+        cuts = f", {self.cuts} cut{'s' if self.cuts != 1 else ''}" if self.cuts else ""
+        return f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps{cuts}){where}"
+
+    def stages(self) -> str:
+        """Per-stage ms/frame as one line."""
+        return "  ".join(f"{k} {v:.1f}" for k, v in self.stage_ms.items()) + "  (ms/frame)"
+
+
+class StageTimer:
+    """Accumulates wall time per named stage; synchronises CUDA so GPU work lands in its stage."""
+
+    def __init__(self, device: torch.device | None = None) -> None:
+        self.totals = dict.fromkeys(STAGES, 0.0)
+        self._cuda = device is not None and device.type == "cuda"
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self._cuda:
+                torch.cuda.synchronize()
+            self.totals[stage] = self.totals.get(stage, 0.0) + time.perf_counter() - start
+
+    def per_frame_ms(self, frames: int) -> dict[str, float]:
+        return {k: 1000 * v / max(frames, 1) for k, v in self.totals.items()}
+
+
+def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEstimator | None,
+                 temporal_cfg: TemporalConfig = TemporalConfig(), progress: bool = True,
+                 discard_first: int = 0, description: str = "stylising") -> PipelineStats:
+    """Run every batch of ``reader`` through ``styliser`` (with temporal consistency) into ``writer``.
+
+    Args:
+        reader: a :class:`~vidstyle.media.reader.VideoReader` (iterable of ``FrameBatch``, with
+            ``info`` and ``stopped_early``).
+        writer: anything with ``write(frames N×3×H×W [0, 1], pts)`` (a ``VideoWriter``); the caller
+            opens and closes it.
+        styliser: any :class:`Styliser`. Temporal ones (``styliser.temporal``) receive a
+            :class:`FrameState` per frame and are called one frame at a time; the others
+            stylise whole batches and get flow-guided blending on top.
+        flow_estimator: flow between consecutive frames; None disables temporal consistency
+            (cuts are then still detected from colour histograms).
+        temporal_cfg: blending strength and cut thresholds.
+        progress: show a progress bar (frames, fps, ETA).
+        discard_first: frames processed for the temporal state only, not written (warm-up of
+            a chunk in a batch render).
+
+    Returns:
+        :class:`PipelineStats`.
+    """
+    device = getattr(reader, "device", None)
+    timer = StageTimer(device)
+    state = TemporalState(temporal_cfg, flow_estimator)
+    stats = PipelineStats()
+    info = getattr(reader, "info", None)
+    total = info.frame_count if info is not None else None
+    start = time.perf_counter()
+    with progress_bar(total, description, enabled=progress) as bar:
+        batches = iter(reader)
+        while True:
+            with timer("decode"):
+                batch = next(batches, None)
+            if batch is None:
+                break
+            frames = batch.frames
+            with timer("flow"):
+                observations = state.observe(frames)
+            if styliser.temporal:
+                outputs = []
+                for i, obs in enumerate(observations):
+                    if obs.cut:
+                        styliser.reset()
+                    obs.state.prev_output = state.prev_output if obs.state.flow is not None else None
+                    with timer("stylise"):
+                        out = styliser.stylise(frames[i:i + 1], obs.state)
+                    state.commit(out)
+                    outputs.append(out)
+                result = torch.cat(outputs)
+            else:
+                # Split the batch at cuts so that reset() lands exactly on a shot's first frame
+                # (stateless stylisers ignore it; stateful ones, e.g. colour matching, start afresh).
+                starts = [0] + [i for i, obs in enumerate(observations) if obs.cut and i > 0] + [len(observations)]
+                with timer("stylise"):
+                    parts = []
+                    for a, b in itertools.pairwise(starts):
+                        if observations[a].cut:
+                            styliser.reset()
+                        parts.append(styliser.stylise(frames[a:b], None))
+                    stylised = torch.cat(parts)
+                with timer("blend"):
+                    outputs = []
+                    for i, obs in enumerate(observations):
+                        out = state.blend(stylised[i:i + 1], obs)
+                        state.commit(out)
+                        outputs.append(out)
+                    result = torch.cat(outputs)
+            keep = max(0, min(len(batch.pts), discard_first - stats.processed))
+            stats.processed += len(batch.pts)
+            with timer("encode"):
+                if keep < len(batch.pts):
+                    writer.write(result[keep:], list(batch.pts[keep:]))
+                    stats.frames += len(batch.pts) - keep
+            elapsed = time.perf_counter() - start
+            bar.update(len(batch.pts), fps=stats.processed / max(elapsed, 1e-9), cuts=state.cuts)
+    stats.seconds = time.perf_counter() - start
+    stats.fps = stats.processed / max(stats.seconds, 1e-9)
+    stats.stage_ms = timer.per_frame_ms(stats.processed)
+    stats.cuts = state.cuts
+    stats.stopped_early = getattr(reader, "stopped_early", None)
+    return stats
+
+
+def default_video_output(input: Path, styles: Sequence[Path | str], model: str | Path | None) -> Path:
+    """``clip.mp4`` + ``starry.jpg`` → ``clip__starry.mp4`` in the current folder (``.mp4`` for a frame folder)."""
+    input = Path(input)
+    names = [Path(s).stem for s in styles] or ([Path(str(model)).stem] if model else ["stylised"])
+    suffix = input.suffix.lower() if input.suffix.lower() in VIDEO_EXTENSIONS else ".mp4"
+    return Path(f"{input.stem}__{'+'.join(names)}{suffix}")
+
+
+def _check_target(output: Path, force: bool) -> None:
+    """Fail before any work when the output cannot be written."""
+    from .media.atomic import check_output
+
+    if output.suffix.lower() in VIDEO_EXTENSIONS or not output.is_dir():
+        check_output(output, force)
+    elif not force:  # an existing frame folder
+        raise VidstyleError(f"output {output} already exists; use --force to overwrite it")
+
+
+def stylise_video(input: str | Path, output: str | Path | None = None, *, styles: Sequence[str | Path] = (),
+                  model: str | Path | None = None, method: str = "auto", video: VideoConfig = VideoConfig(),
+                  temporal: TemporalConfig = TemporalConfig(), flow: FlowConfig = FlowConfig(),
+                  optimise: OptimiseConfig = OptimiseConfig(), device: str = "auto", force: bool = False,
+                  progress: bool = True, frames: tuple[int, int] | None = None, discard_first: int = 0,
+                  on_method=None) -> PipelineStats:
+    """Stylise a video file (or a folder of frames) into a new video, streaming.
+
+    Args:
+        input: video file or image-sequence folder.
+        output: target file (container from the extension) or, without an extension, a folder of PNG
+            frames. Default: ``INPUT__STYLE.<ext>`` in the current folder. Checked before any work.
+        styles: style images; ``model``: a feed-forward model name or path (see :mod:`vidstyle.methods`).
+        method: ``auto``, ``optimise``, ``optimise-temporal``, ``fast``, ``adain`` or ``wct``.
+        video: size, batch size, codec, crf, preset, audio, start/end.
+        temporal: blending strength, cut detection, Ruder weights; ``enabled=False`` turns it off.
+        flow: estimator name and weights.
+        optimise: Gatys options (``steps`` …); ``optimise.size`` is not used (``video.size`` is).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        force: overwrite an existing output.
+        frames: ``(first, last)`` frame-index range of the input to render.
+        discard_first: frames rendered for the temporal state but not written.
+        on_method: called with the one-line description of the chosen method before rendering.
+
+    Returns:
+        :class:`PipelineStats` (``output`` set).
+
+    Raises:
+        VidstyleError: bad input, existing output without ``force``, missing weights, ….
+    """
+    from .device import resolve_device, use_all_cores
+    from .flow import get_estimator
+    from .media.reader import open_frames
+    from .media.writer import VideoWriter
+    from .methods import build_styliser
+
+    input = Path(input)
+    styles = [Path(s) for s in styles]
+    output = Path(output) if output is not None else default_video_output(input, styles, model)
+    _check_target(output, force)
+    for style in styles:
+        if not style.is_file():
+            raise VidstyleError(f"style image {style} not found")
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        use_all_cores()
+    with open_frames(input, size=video.size, batch_size=video.batch_size, start=video.start, end=video.end,
+                     frames=frames, device=dev) as reader:
+        estimator = None
+        if temporal.enabled:
+            estimator = get_estimator(flow.method, flow.weights, device=dev)
+        styliser, description = build_styliser(method, styles, model, optimise=optimise, temporal=temporal,
+                                               device=dev, flow_estimator=estimator)
+        if not styliser.temporal and temporal.strength <= 0 and not temporal.long_term:
+            estimator = None  # nothing would use the flow
+        if on_method is not None:
+            on_method(description)
+        with VideoWriter(output, reader.info, codec=video.codec, crf=video.crf, preset=video.preset,
+                         audio=video.audio, force=force) as writer:
+            stats = run_pipeline(reader, writer, styliser, flow_estimator=estimator, temporal_cfg=temporal,
+                                 progress=progress, discard_first=discard_first)
+    stats.output = output
+    stats.method = description
+    return stats
+
+
+__all__ = ["STAGES", "PipelineStats", "StageTimer", "default_video_output", "run_pipeline", "stylise_video"]
