@@ -72,6 +72,12 @@ class TemporalConfig:
     passes: int = 1  # multi-pass (alternating directions) for the optimisation method
     later_steps: int | None = None  # optimisation steps after the first frame of a shot
     cut_threshold: float = 0.5  # histogram distance above which a hard cut is declared
+    cut_min_reliable: float = 0.3  # flow failure: fewer reliable pixels than this …
+    cut_flow_threshold: float = 0.15  # … with a histogram distance above this is also a cut,
+    cut_reliable_drop: float = 0.5  # … as is one with the reliable fraction below this × the shot's recent level
+    cut_match_tolerance: float = 0.1  # a reliable pixel must also match in colour (mean |ΔRGB|) after warping
+    flow_max_side: int | None = 640  # estimate the pipeline's flow at most at this long side (None: full size)
+    enabled: bool = True  # False (--no-temporal): no flow, no blending, every frame on its own
 
 
 @dataclass(frozen=True)
@@ -93,18 +99,78 @@ class TrainConfig:
     """Feed-forward network training (``vidstyle train``)."""
 
     arch: Literal["full", "lite"] = "full"
-    size: int = 256
+    size: int = 256  # side of the square training crops
+    style_size: int = 384  # long side of the style image when its Gram matrices are taken
     steps: int = 2000
-    batch_size: int = 4
+    batch_size: int = 4  # frame pairs per step with a temporal loss, stills otherwise
     lr: float = 1e-3
+    # Losses are relative (scale-free, see vidstyle.losses), so these weights do not depend on the VGG source.
     content_weight: float = 1.0
-    style_weight: float = 1e5
-    tv_weight: float = 1e-6
-    temporal_weight: float = 0.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    temporal_weight: float = 0.0  # output-level ‖M ⊙ (O_t − warp(O_{t−1}))‖² (Huang et al. 2017, ReCoNet)
+    luminance_weight: float = 0.0  # ReCoNet's luminance-change term on top of the temporal loss
+    video_fraction: float = 0.5  # share of steps drawing real DAVIS pairs when --video is given
+    held_out: tuple[str, ...] = ("dog", "soapbox", "parkour")  # DAVIS sequences kept for evaluation
+    flow_method: str = "dis"
     content_layers: tuple[str, ...] = ("relu3_1",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    pixel_weight: float = 1.0  # distillation: L1 to the teacher's output
+    feature_weight: float = 0.0  # distillation: optional VGG relu2_1 feature loss
     checkpoint_every: int = 100
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class DecoderTrainConfig:
+    """Decoder training for arbitrary style transfer (``vidstyle train-decoder``).
+
+    ``wct`` decoders learn feature inversion only (pixel + relative feature loss at
+    ``level``); the ``adain`` decoder learns to render AdaIN-transformed relu4_1
+    features (content loss at relu4_1 + mean/std style loss at relu1_1…relu4_1).
+    ``hold_out`` names (file stems) of paintings never used, kept for evaluation.
+    """
+
+    method: Literal["wct", "adain"] = "adain"
+    level: str = "relu4_1"
+    size: int = 192
+    steps: int = 2000
+    batch_size: int = 4
+    lr: float = 3e-4
+    lr_decay: float = 5e-5  # lr / (1 + lr_decay * step), as in Huang & Belongie
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    pixel_weight: float = 1.0
+    feature_weight: float = 1.0
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    style_crops: int = 8  # random crops per painting whose statistics are cached
+    hold_out: tuple[str, ...] = ("munch_the_scream", "VincentVanGoghBridge_background")
+    checkpoint_every: int = 50
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Live mode (``vidstyle webcam``, :mod:`vidstyle.live`).
+
+    ``size``/``internal_size`` are ``(width, height)``; None derives them from the
+    source: its size fitted into ``max_side``, and that times ``internal_scale``.
+    """
+
+    size: tuple[int, int] | None = None  # display (and recording) size
+    internal_size: tuple[int, int] | None = None  # inference size, upsampled to ``size``
+    max_side: int = 640
+    internal_scale: float = 0.5
+    smooth: bool = True
+    smooth_method: Literal["flow", "ema"] = "flow"  # DIS-fast flow-guided blend | blend in static regions
+    smooth_strength: float = 0.6  # weight of the previous output where it is reliable
+    smooth_tolerance: float = 0.08  # mean RGB error at which a pixel no longer counts as reliable
+    flow_method: str = "dis-fast"
+    threads: int | None = None  # torch intra-op threads; None = all cores
+    pipelined: bool | None = None  # stylise on a worker thread while rendering; None = only on CUDA (see vidstyle.live)
+    record_codec: str = "h264"
+    record_crf: int = 20
+    record_preset: str = "veryfast"  # fast enough to keep up with a live stream
 
 
 def replace(cfg: Any, **changes: Any) -> Any:
@@ -133,5 +199,5 @@ def load_preset(path: str | Path, section: str, cls: type) -> Any:
 
 __all__ = [
     "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "OptimiseConfig", "FlowConfig",
-    "TemporalConfig", "VideoConfig", "TrainConfig", "replace", "load_preset", "field",
+    "TemporalConfig", "VideoConfig", "TrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
 ]

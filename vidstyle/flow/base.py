@@ -36,13 +36,12 @@ def register(name: str) -> Callable:
     return deco
 
 
-def _load_backends() -> None:
+def _load_backends(name: str | None = None) -> None:
+    """Import backend modules (each registers itself); RAFT's only when it may be needed (slow import)."""
     from . import opencv  # noqa: F401  (registers dis, dis-fast, deepflow)
 
-    try:
+    if name is None or name == "auto" or name.startswith("raft"):
         from . import raft  # noqa: F401  (registers raft-small, raft-large)
-    except ImportError:
-        pass
 
 
 def available_estimators() -> list[str]:
@@ -55,7 +54,7 @@ def get_estimator(name: str = "dis", weights: str | Path | None = None, device: 
 
     ``auto`` takes RAFT-large when its weights are available, otherwise DIS.
     """
-    _load_backends()
+    _load_backends(name)
     if name == "auto":
         for candidate in ("raft-large", "raft-small"):
             if candidate in _REGISTRY:
@@ -65,5 +64,6 @@ def get_estimator(name: str = "dis", weights: str | Path | None = None, device: 
                     continue
         name = "dis"
     if name not in _REGISTRY:
+        _load_backends()  # list every backend in the message
         raise VidstyleError(f"unknown flow method {name!r}; choose from auto, {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name](weights=weights, device=device)
