@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -29,8 +29,9 @@ def _init(init: str) -> str | torch.Tensor:
 
 def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | torch.Tensor],
                   output: PathLike | None = None, cfg: OptimiseConfig = OptimiseConfig(), device: str = "auto",
-                  force: bool = False, progress: bool = True) -> torch.Tensor:
-    """Stylise one image with Gatys et al. optimisation.
+                  force: bool = False, progress: bool = True, method: str = "optimise", model: PathLike | None = None,
+                  on_method: Callable[[str], None] | None = None) -> torch.Tensor:
+    """Stylise one image — Gatys et al. optimisation by default, or any method of :mod:`vidstyle.methods`.
 
     Args:
         content: path or ``1×3×H×W`` RGB [0, 1] tensor.
@@ -38,6 +39,9 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         output: where to write the result (atomic; refuses to overwrite without ``force``).
         cfg: every option (size, steps, weights, pyramid, colour preservation, …).
         device: ``auto``, ``cpu`` or ``cuda``.
+        method: ``optimise`` (best quality), ``auto``, ``fast`` (a trained network, ``model``), ``adain``, ``wct``.
+        model: a shipped model name or ``.safetensors`` path (implies ``fast`` with ``method="auto"``).
+        on_method: called with a one-line description of the method chosen.
 
     Returns:
         ``1×3×H'×W'`` RGB [0, 1] on the CPU, long side ``cfg.size``.
@@ -49,6 +53,20 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         use_all_cores()
     content_t = load_image(content) if not isinstance(content, torch.Tensor) else content
     content_t = resize_long_side(content_t, cfg.size).to(dev)
+    if method != "optimise" or model is not None:
+        from .methods import build_styliser
+
+        styliser, text = build_styliser("fast" if model is not None and method == "optimise" else method, list(styles),
+                                        model, optimise=cfg, device=dev)
+        if on_method is not None:
+            on_method(text)
+        with torch.inference_mode():
+            out = styliser.stylise(content_t).cpu()
+        if output is not None:
+            save_image(out, output, force)
+        return out
+    if on_method is not None:
+        on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s)")
     style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s).to(dev) for s in styles]
     if not style_ts:
         raise VidstyleError("no style image given; pass at least one --style")

@@ -1,4 +1,4 @@
-"""``vidstyle image`` and ``vidstyle texture``: stills by Gatys et al. optimisation."""
+"""``vidstyle image`` and ``vidstyle texture``: stills by Gatys et al. optimisation (or any method of vidstyle.methods)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,28 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import (ColourMethod, Device, DeviceOpt, ForceOpt, Optimizer, QuietOpt, SeedOpt, StepsOpt, StyleOpt, app,
-                   default_output, parse_floats)
+from ..cli import (
+    ColourMethod,
+    Device,
+    DeviceOpt,
+    ForceOpt,
+    Optimizer,
+    QuietOpt,
+    SeedOpt,
+    StepsOpt,
+    app,
+    default_output,
+    parse_floats,
+)
+from ..errors import VidstyleError
 
 
 @app.command()
 def image(
     content: Annotated[Path, typer.Argument(help="Content image.")],
-    style: StyleOpt,
+    style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", help="Style image (repeat to blend several).")] = None,
+    method: Annotated[str, typer.Option(help="optimise (best quality), auto, fast, adain or wct.")] = "optimise",
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A trained network (see `vidstyle models`).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output image (default: CONTENT__STYLE.png).")] = None,
     style_weights: Annotated[Optional[str], typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")] = None,
     size: Annotated[Optional[int], typer.Option(min=16, help="Long side of the output in pixels.")] = None,
@@ -38,13 +52,17 @@ def image(
     from .. import api
     from ..config import OptimiseConfig, replace
 
-    out = output or default_output(content, style, ".png")
+    style = style or []
+    if not style and model is None:
+        raise VidstyleError("no style given: pass --style IMAGE (or --model NAME for a trained network)")
+    out = output or default_output(content, style or [Path(model or "model")], ".png")
     cfg = replace(OptimiseConfig(), size=size, steps=steps, style_weight=style_weight, content_weight=content_weight,
                   tv_weight=tv_weight, style_blend=parse_floats(style_weights, "--style-weights"),
                   preserve_color=color_method.value if preserve_color else None, style_scale=style_scale,
                   init=init, scales=scales, optimizer=optimizer.value if optimizer else None, seed=seed,
                   vgg_source=vgg)
-    api.stylise_image(content, style, out, cfg, device=device.value, force=force, progress=not quiet)
+    api.stylise_image(content, style, out, cfg, device=device.value, force=force, progress=not quiet,
+                      method=method, model=model, on_method=lambda text: typer.echo(f"method: {text}", err=True))
     typer.echo(f"wrote {out}")
 
 
