@@ -65,12 +65,12 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         if output is not None:
             save_image(out, output, force)
         return out
-    if on_method is not None:
-        on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s)")
     style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s).to(dev) for s in styles]
     if not style_ts:
         raise VidstyleError("no style image given; pass at least one --style")
     encoder = load_vgg(cfg.style_layers + cfg.content_layers, cfg.vgg_source, device=dev)
+    if on_method is not None:
+        on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s)")
     with progress_bar(None, "stylising", enabled=progress) as bar:
         out = stylise_still(content_t, style_ts, encoder, cfg, init=_init(cfg.init), bar=bar).cpu()
     if output is not None:
