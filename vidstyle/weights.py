@@ -185,5 +185,6 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadat
     tmp = path.with_name(f".{path.name}.part")
     out = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous() for k, v in tensors.items()}
     save_file(out, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)  # safetensors creates 0600; shipped weights must be readable by everyone
     os.replace(tmp, path)
     return sha256_file(path)

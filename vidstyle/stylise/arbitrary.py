@@ -31,7 +31,10 @@ from .optimise import blend_weights
 from .wct import REG, ColourStats, blend_stats, colour_stats, wct
 
 METHODS = ("adain", "wct")
-WCT_LEVELS: tuple[str, ...] = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
+#: Default coarse-to-fine WCT levels. relu4_1 is left out: its shipped decoder had only 123 training
+#: steps and renders blobs (benchmarks/arbitrary_wct_256.png); pass ``levels=ALL_WCT_LEVELS`` to use it.
+WCT_LEVELS: tuple[str, ...] = ("relu3_1", "relu2_1", "relu1_1")
+ALL_WCT_LEVELS: tuple[str, ...] = ("relu4_1", "relu3_1", "relu2_1", "relu1_1")
 COLOUR_MODES = ("none", "luminance", "histogram")
 
 
@@ -170,4 +173,4 @@ class ArbitraryStyliser(Styliser):
         return out
 
 
-__all__ = ["METHODS", "WCT_LEVELS", "ArbitraryStyliser"]
+__all__ = ["METHODS", "WCT_LEVELS", "ALL_WCT_LEVELS", "ArbitraryStyliser"]
