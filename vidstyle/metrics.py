@@ -35,6 +35,7 @@ from .config import STYLE_LAYERS, TemporalConfig
 from .errors import VidstyleError
 from .flow import FlowEstimator, get_estimator, reliability_mask, warp
 from .losses import gram_matrix
+from .media.image import resize_long_side as _resize_long_side
 
 #: Static pixels for the flicker ratio: input change below 2/255 in every channel.
 STATIC_THRESHOLD = 2.0 / 255.0
@@ -122,12 +123,7 @@ def ssim_luma(content: torch.Tensor, output: torch.Tensor, window_size: int = 11
 
 def resize_long_side(x: torch.Tensor, size: int | None) -> torch.Tensor:
     """Resize ``N×3×H×W`` so its long side is ``size`` (antialiased bilinear); ``None`` keeps it."""
-    if size is None or max(x.shape[-2:]) == size:
-        return x
-    h, w = x.shape[-2:]
-    scale = size / max(h, w)
-    return F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear",
-                         align_corners=False, antialias=True).clamp(0, 1)
+    return x if size is None else _resize_long_side(x, size)
 
 
 def style_grams(style: torch.Tensor, encoder, size: int | None = None, layers: Sequence[str] = STYLE_LAYERS
