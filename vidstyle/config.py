@@ -20,6 +20,10 @@ from .errors import VidstyleError
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 
+#: ``--method auto`` only picks a shipped feed-forward model trained for at least this many steps;
+#: shorter (preview) models are used only when asked for by name (``--model``).
+MIN_AUTO_MODEL_STEPS = 1000
+
 #: Images larger than this (long side, pixels) are downscaled with a warning on load.
 MAX_INPUT_SIDE = 8192
 
@@ -198,6 +202,6 @@ def load_preset(path: str | Path, section: str, cls: type) -> Any:
 
 
 __all__ = [
-    "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "OptimiseConfig", "FlowConfig",
+    "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
     "TemporalConfig", "VideoConfig", "TrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
 ]

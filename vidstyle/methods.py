@@ -6,7 +6,8 @@
 ``optimise-temporal``   Ruder et al. 2016 (:class:`~vidstyle.stylise.ruder.RuderStyliser`), alias ``ruder``.
 ``fast``                a trained feed-forward network (``--model``, or the shipped model for the style).
 ``adain`` / ``wct``     arbitrary style with a trained decoder (any style image, one forward pass).
-``auto``                ``fast`` when a shipped model matches the style (or ``--model`` is given), else
+``auto``                ``fast`` when a shipped model trained for at least ``MIN_AUTO_MODEL_STEPS`` matches the
+                        style (or ``--model`` is given), else
                         ``adain``/``wct`` when their decoder weights are installed, else ``optimise-temporal``.
 ======================  ============================================================================
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .config import OptimiseConfig, TemporalConfig
+from .config import MIN_AUTO_MODEL_STEPS, OptimiseConfig, TemporalConfig
 from .errors import VidstyleError
 from .flow import FlowEstimator
 from .media.image import load_image
@@ -121,19 +122,32 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         return _fast(model, device)
     _need_styles(styles, method)
     shipped = _shipped_model(styles)
-    if shipped is not None:
-        styliser, text = _fast(shipped, device)
-        return styliser, f"auto → {text} (trained on this style)"
     reasons = []
+    if shipped is not None:
+        steps = _trained_steps(shipped)
+        if steps >= MIN_AUTO_MODEL_STEPS:
+            styliser, text = _fast(shipped, device)
+            return styliser, f"auto → {text} (trained on this style)"
+        reasons.append(f"shipped model {shipped} has only {steps} training steps (use --model {shipped} to force it)")
     for arbitrary in ("adain", "wct"):
         try:
             styliser, text = _arbitrary(arbitrary, styles, optimise, device)
-            return styliser, f"auto → {text}"
+            return styliser, f"auto → {text}" + (f" ({'; '.join(reasons)})" if reasons else "")
         except VidstyleError as e:  # WeightsError: decoder not installed/trained
             reasons.append(f"{arbitrary}: {str(e).split(';')[0]}")
     styliser, text = _optimise("optimise-temporal", styles, optimise, temporal, device, flow_estimator)
     why = "no shipped model for this style" + (f"; {'; '.join(reasons)}" if reasons else "")
     return styliser, f"auto → {text} ({why})"
+
+
+def _trained_steps(model: str) -> int:
+    """Training steps recorded in a shipped model's card (0 when unknown)."""
+    from .models_registry import read_card, resolve_model
+
+    try:
+        return int(read_card(resolve_model(model)).get("training", {}).get("steps", 0))
+    except (VidstyleError, OSError, ValueError, TypeError):
+        return 0
 
 
 def _shipped_model(styles: Sequence) -> str | None:
