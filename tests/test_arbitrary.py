@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vidstyle.config import DecoderTrainConfig, replace
 from vidstyle.errors import VidstyleError, WeightsError
@@ -168,6 +169,46 @@ def test_adain_training_needs_styles(tmp_path) -> None:
 
     with pytest.raises(VidstyleError, match="--styles"):
         train_decoder(DecoderTrainConfig(method="adain"), [tmp_path], [], tmp_path / "x.safetensors", load_vgg(["relu1_1"]))
+
+
+def test_adain_decoder_loss_terms_are_scale_free() -> None:
+    """Relative content/style terms: scaling the features' units (Caffe vs torch VGG) leaves them unchanged."""
+    from vidstyle.nets.vgg import load_vgg
+    from vidstyle.train.decoder import DecoderLoss
+
+    enc = load_vgg(["relu4_1"])
+    layers = ("relu1_1", "relu4_1")
+    cfg = DecoderTrainConfig(method="adain", style_layers=layers, identity_weight=2.0)
+    g = torch.Generator().manual_seed(0)
+    content = torch.rand(2, 3, 32, 32, generator=g)
+    feats = enc(torch.rand(3, 3, 32, 32, generator=g), layers)
+    stats = {k: mean_std(v) for k, v in feats.items()}
+
+    class Scaled(torch.nn.Module):  # the same encoder in units k× larger
+        normalisation = enc.normalisation
+
+        def __init__(self, k: float) -> None:
+            super().__init__()
+            self.k = k
+
+        def forward(self, x, names):
+            return {n: f * self.k for n, f in enc(x, names).items()}
+
+    torch.manual_seed(1)
+    dec = Decoder("relu4_1")
+    losses = []
+    for k in (1.0, 1000.0):
+        dec.input_scale.fill_(1.0 / k)  # the decoder sees the same inputs either way
+        scaled_stats = {n: (m * k, s * k) for n, (m, s) in stats.items()}
+        with torch.no_grad():
+            losses.append(DecoderLoss(cfg, Scaled(k), dec, scaled_stats)(content, torch.Generator().manual_seed(3)))
+    for name in ("content", "style", "identity"):
+        torch.testing.assert_close(losses[0][name], losses[1][name], rtol=1e-3, atol=1e-6)
+    with torch.no_grad():
+        expected_identity = F.mse_loss(dec(enc(content, ["relu4_1"])["relu4_1"] * 1000.0), content)
+    torch.testing.assert_close(losses[1]["identity"], expected_identity, rtol=1e-4, atol=1e-7)
+    total = losses[0]["content"] + cfg.style_weight * losses[0]["style"] + 2.0 * losses[0]["identity"]
+    torch.testing.assert_close(losses[0]["total"], total)
 
 
 # ------------------------------------------------------------------------------------------------ styliser

@@ -49,7 +49,7 @@ def test_internal_size_runs_smaller_and_upsamples():
 
 def _randomised(arch):
     """A net whose zero-initialised output conv is randomised (a fresh residual net is the identity)."""
-    net = build_net(arch).eval()
+    net = build_net(arch, residual=True).eval()
     torch.nn.init.normal_(net.decoder[-1][-1].weight, std=0.05)
     return net
 
@@ -57,7 +57,7 @@ def _randomised(arch):
 def test_fresh_residual_net_is_the_identity():
     x = torch.rand(1, 3, 20, 28) * 0.9 + 0.05
     with torch.no_grad():
-        torch.testing.assert_close(build_net("full").eval()(x), x, atol=1e-5, rtol=0)
+        torch.testing.assert_close(build_net("full", residual=True).eval()(x), x, atol=1e-5, rtol=0)
 
 
 def test_batch_items_are_independent():

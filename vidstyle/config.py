@@ -103,6 +103,7 @@ class TrainConfig:
     """Feed-forward network training (``vidstyle train``)."""
 
     arch: Literal["full", "lite"] = "full"
+    residual: bool = False  # True: global skip O = σ(logit(I) + net(I)), see vidstyle.nets.transformer
     size: int = 256  # side of the square training crops
     style_size: int = 384  # long side of the style image when its Gram matrices are taken
     steps: int = 2000
@@ -110,7 +111,7 @@ class TrainConfig:
     lr: float = 1e-3
     # Losses are relative (scale-free, see vidstyle.losses), so these weights do not depend on the VGG source.
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 3.0  # 10 kept little of the photo's structure at 128 px (side-by-side run, 2026-11-22)
     tv_weight: float = 1.0
     temporal_weight: float = 0.0  # output-level ‖M ⊙ (O_t − warp(O_{t−1}))‖² (Huang et al. 2017, ReCoNet)
     luminance_weight: float = 0.0  # ReCoNet's luminance-change term on top of the temporal loss
@@ -144,6 +145,7 @@ class DecoderTrainConfig:
     lr_decay: float = 5e-5  # lr / (1 + lr_decay * step), as in Huang & Belongie
     content_weight: float = 1.0
     style_weight: float = 10.0
+    identity_weight: float = 10.0  # adain: pixel MSE of D(E(c)) vs c (identity loss, Park & Lee 2019)
     pixel_weight: float = 1.0
     feature_weight: float = 1.0
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")

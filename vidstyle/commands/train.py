@@ -23,6 +23,7 @@ def train(
     style: Annotated[Optional[Path], typer.Option("--style", "-s", help="Style image (not needed with --teacher).")] = None,
     video: Annotated[Optional[Path], typer.Option(help="Folder of DAVIS-style frame sequences for real frame pairs.")] = None,
     arch: Annotated[Arch, typer.Option(help="full (Johnson et al.) or lite (real time).")] = Arch.full,
+    residual: Annotated[bool, typer.Option("--residual/--plain", help="Global identity skip σ(logit(I)+net(I)) or plain Johnson output.")] = False,
     size: Annotated[Optional[int], typer.Option(min=32, help="Side of the square training crops.")] = None,
     style_size: Annotated[Optional[int], typer.Option(min=32, help="Long side of the style image for its Gram matrices.")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Total optimiser steps (including resumed ones).")] = None,
@@ -58,7 +59,7 @@ def train(
         torch.set_num_threads(threads)
     else:
         use_all_cores()
-    cfg = replace(TrainConfig(), arch=arch.value, size=size, style_size=style_size, steps=steps, batch_size=batch_size,
+    cfg = replace(TrainConfig(), arch=arch.value, residual=residual, size=size, style_size=style_size, steps=steps, batch_size=batch_size,
                   lr=lr, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                   temporal_weight=temporal_weight, luminance_weight=luminance_weight,
                   checkpoint_every=checkpoint_every, seed=seed)

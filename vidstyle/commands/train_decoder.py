@@ -27,27 +27,37 @@ def train_decoder(
     size: Annotated[int | None, typer.Option(min=32, help="Training crop side in pixels.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
     lr: Annotated[float | None, typer.Option(min=0.0)] = None,
+    style_weight: Annotated[float | None, typer.Option(min=0.0, help="adain: weight of the relative style term.")] = None,
+    content_weight: Annotated[float | None, typer.Option(min=0.0, help="adain: weight of the relative content term.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Training-state file (default ~/.cache/vidstyle/train/OUT-STEM.ckpt.pt).")] = None,
     checkpoint_every: Annotated[int | None, typer.Option(min=1)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
     init: Annotated[Path | None, typer.Option(help="Start from a trained decoder of the same or a shallower level.")] = None,
     seed: SeedOpt = None,
     vgg: VggOpt = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all usable cores).")] = None,
     device: DeviceOpt = Device.auto,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Train a decoder for arbitrary style transfer (WCT or AdaIN); checkpoints, Ctrl-C saves, --resume continues."""
+    import torch
+
     from ..config import DecoderTrainConfig, replace
-    from ..device import resolve_device
+    from ..device import resolve_device, use_all_cores
     from ..errors import VidstyleError
     from ..nets.vgg import load_vgg
     from ..train.decoder import train_decoder as run
 
     if out.exists() and not (force or resume):
         raise VidstyleError(f"{out} exists; pass --force to overwrite or --resume to continue training")
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        use_all_cores()
     cfg = replace(DecoderTrainConfig(method=method.value, level=level), steps=steps, size=size,
-                  batch_size=batch_size, lr=lr, checkpoint_every=checkpoint_every, seed=seed)
+                  batch_size=batch_size, lr=lr, style_weight=style_weight, content_weight=content_weight,
+                  checkpoint_every=checkpoint_every, seed=seed)
     dev = resolve_device(device.value)
     layers = cfg.style_layers if cfg.method == "adain" else (cfg.level,)
     encoder = load_vgg(layers, source=vgg, device=dev)

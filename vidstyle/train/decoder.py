@@ -2,9 +2,11 @@
 
 * ``wct``: feature inversion only — ``D(E(x)) ≈ x`` with a pixel MSE plus a relative feature
   MSE at the decoder's level (Li et al. 2017). Content photos only, no paintings.
-* ``adain`` (relu4_1): ``t = AdaIN(E(c), E(s))``, loss = ``content_weight·‖E(D(t)) − t‖²`` +
-  ``style_weight·Σ_l (‖μ_l(D(t)) − μ_l(s)‖² + ‖σ_l(D(t)) − σ_l(s)‖²)`` over relu1_1…relu4_1
-  (Huang & Belongie 2017).
+* ``adain`` (relu4_1): ``t = AdaIN(E(c), E(s))``, loss = ``content_weight·‖E(D(t)) − t‖²/‖t‖²`` +
+  ``style_weight·mean_l (‖μ_l(D(t)) − μ_l(s)‖² + ‖σ_l(D(t)) − σ_l(s)‖²) / (‖μ_l(s)‖² + ‖σ_l(s)‖²)`` over
+  relu1_1…relu4_1 (Huang & Belongie 2017, with scale-free relative terms), plus
+  ``identity_weight·‖D(E(c)) − c‖²``, the identity loss of SANet (Park & Lee 2019): without it a
+  few thousand CPU steps leave the relu4_1 decoder unable to draw a photo at all.
 
 Images are random ``size×size`` crops in RGB [0, 1] (:class:`vidstyle.train.datasets.StillCrops`).
 The style statistics of ``style_crops`` random crops per painting are computed once at start (no
@@ -71,13 +73,23 @@ class DecoderLoss:
             target = adain(fc, s_mean, s_std)
         out = self.decoder(target)
         feats = self.encoder(out, cfg.style_layers)
-        c_loss = F.mse_loss(feats["relu4_1"], target)
+        # Relative terms (each divided by its target's power), as everywhere in vidstyle.losses: Caffe-scale
+        # relu1_1 statistics are ~10³× relu4_1's, and with raw MSEs the shallow style terms swamp the
+        # content term — the decoder then collapses to one texture whatever the input.
+        c_loss = F.mse_loss(feats["relu4_1"], target) / target.pow(2).mean().clamp_min(1e-8)
         s_loss = content.new_zeros(())
         for layer in cfg.style_layers:
             m, s = mean_std(feats[layer])
             tm, ts = (t[pick].to(content.device) for t in self.style_stats[layer])
-            s_loss = s_loss + F.mse_loss(m, tm) + F.mse_loss(s, ts)
-        return {"total": cfg.content_weight * c_loss + cfg.style_weight * s_loss, "content": c_loss, "style": s_loss}
+            power = (tm.pow(2).mean() + ts.pow(2).mean()).clamp_min(1e-8)
+            s_loss = s_loss + (F.mse_loss(m, tm, reduction="sum") + F.mse_loss(s, ts, reduction="sum")) / (power * tm.numel())
+        s_loss = s_loss / len(cfg.style_layers)
+        losses = {"content": c_loss, "style": s_loss}
+        total = cfg.content_weight * c_loss + cfg.style_weight * s_loss
+        if cfg.identity_weight > 0:  # D(E(c)) ≈ c: a pixel-level signal that teaches the decoder to render images
+            losses["identity"] = F.mse_loss(self.decoder(fc), content)
+            total = total + cfg.identity_weight * losses["identity"]
+        return {"total": total, **losses}
 
 
 @torch.no_grad()

@@ -50,7 +50,7 @@ def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, 
     dev = resolve_device(device)
     teacher_net, teacher_card = load_transformer(teacher, device=dev)
     teacher_net.requires_grad_(False)
-    student = build_net(cfg.arch).to(dev)
+    student = build_net(cfg.arch, residual=cfg.residual).to(dev)
     stills = StillCrops(content, cfg.size)
     frames = VideoPairs(video, cfg.size, exclude=cfg.held_out) if video else None
     vgg = None

@@ -221,7 +221,7 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
         raise VidstyleError(f"{out} exists; pass --force to overwrite it")
     dev = resolve_device(device)
     seed_everything(cfg.seed)
-    net = build_net(cfg.arch).to(dev)
+    net = build_net(cfg.arch, residual=cfg.residual).to(dev)
     init_info = None
     if init is not None:
         src, init_card = load_transformer(init)
