@@ -73,7 +73,9 @@ class TemporalConfig:
     strength: float = 0.7  # blend weight of the warped previous output in reliable regions
     temporal_weight: float = 2e2  # optimisation: short-term temporal loss weight
     long_term: tuple[int, ...] = ()  # extra frame offsets for the long-term loss, e.g. (2, 4)
-    passes: int = 1  # multi-pass (alternating directions) for the optimisation method
+    passes: int = 1  # optimise-temporal: > 1 runs Ruder's multi-pass algorithm (alternating directions) per window
+    pass_steps: int | None = None  # multi-pass: iterations per frame in passes after the first (None: later_steps // 2)
+    pass_blend: float = 0.5  # multi-pass: δ, weight of a frame's own previous-pass result in its initialisation
     later_steps: int | None = None  # optimisation steps after the first frame of a shot
     cut_threshold: float = 0.5  # histogram distance above which a hard cut is declared
     cut_min_reliable: float = 0.3  # flow failure: fewer reliable pixels than this …

@@ -72,6 +72,15 @@ def _optimise(method: str, styles: Sequence, optimise: OptimiseConfig, temporal:
         text = (f"optimise: Gatys et al. per frame, {optimise.steps} {optimise.optimizer} steps, "
                 f"style {_style_names(styles)}")
         return OptimiseStyliser(images, optimise, device=device), text
+    if temporal.passes > 1:
+        from .stylise.multipass import MultiPassStyliser
+
+        if flow_estimator is None:
+            raise VidstyleError("multi-pass optimisation needs optical flow; drop --no-temporal")
+        mp = MultiPassStyliser(images, optimise, temporal, flow_estimator, device=device)
+        return mp, (f"optimise-temporal: Ruder et al. 2016 multi-pass, {temporal.passes} alternating passes per "
+                    f"window of frames ({optimise.steps} steps on a shot's first frame, {mp.later_steps} in the first "
+                    f"pass after it, {mp.pass_steps} per later pass), style {_style_names(styles)}")
     styliser = RuderStyliser(images, optimise, temporal, device=device, flow_estimator=flow_estimator)
     extra = f", long-term offsets {list(styliser.long_term)}" if styliser.long_term else ""
     return styliser, (f"optimise-temporal: Ruder et al. 2016 (warped init + temporal loss), {optimise.steps} "

@@ -123,6 +123,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
     stats = PipelineStats()
     info = getattr(reader, "info", None)
     total = info.frame_count if info is not None else None
+    self_consistent = getattr(styliser, "blends_itself", False)
     start = time.perf_counter()
     with progress_bar(total, description, enabled=progress) as bar:
         batches = iter(reader)
@@ -159,7 +160,8 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                 with timer("blend"):
                     outputs = []
                     for i, obs in enumerate(observations):
-                        out = state.blend(stylised[i:i + 1], obs)
+                        # Self-consistent stylisers (multi-pass) are not blended again.
+                        out = stylised[i:i + 1] if self_consistent else state.blend(stylised[i:i + 1], obs)
                         state.commit(out)
                         outputs.append(out)
                     result = torch.cat(outputs)

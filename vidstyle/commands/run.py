@@ -56,6 +56,8 @@ def run(
     steps: StepsOpt = None,
     later_steps: Annotated[int | None, typer.Option(min=1, help="Ruder: iterations after a shot's first frame.")] = None,
     long_term: Annotated[str | None, typer.Option(help="Ruder: long-term loss frame offsets, e.g. 2,4.")] = None,
+    passes: Annotated[int | None, typer.Option(min=1, help="Ruder: > 1 runs the multi-pass algorithm over each batch of frames.")] = None,
+    pass_steps: Annotated[int | None, typer.Option(min=1, help="Ruder multi-pass: iterations per frame in passes after the first.")] = None,
     crf: Annotated[int | None, typer.Option(min=0, max=63, help="Encoder quality (lower is better).")] = None,
     preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset.")] = None,
     codec: Annotated[Codec, typer.Option(help="Video codec.")] = Codec.h264,
@@ -79,8 +81,8 @@ def run(
     offsets = parse_floats(long_term, "--long-term")
     if offsets is not None and any(o < 2 or o != int(o) for o in offsets):
         raise VidstyleError(f"--long-term takes whole frame offsets of 2 or more, got {long_term!r}")
-    temporal = replace(TemporalConfig(), strength=temporal_strength, later_steps=later_steps,
-                       enabled=False if no_temporal else None,
+    temporal = replace(TemporalConfig(), strength=temporal_strength, later_steps=later_steps, passes=passes,
+                       pass_steps=pass_steps, enabled=False if no_temporal else None,
                        long_term=tuple(int(o) for o in offsets) if offsets is not None else None)
     flow_cfg = replace(FlowConfig(), method=flow.value, weights=flow_weights)
     optimise = replace(OptimiseConfig(), steps=steps)

@@ -15,9 +15,8 @@ calm it). :class:`RuderStyliser` is "Artistic style transfer for videos"
 * later frames of a shot run fewer iterations (``TemporalConfig.later_steps``)
   at a single scale, since they start close to the answer.
 
-Not implemented: the paper's multi-pass algorithm (alternating forward and
-backward passes over the whole clip), which needs every frame in memory and so
-conflicts with streaming.
+The paper's multi-pass algorithm (alternating forward and backward passes) is
+:class:`vidstyle.stylise.multipass.MultiPassStyliser`, run over streaming windows.
 
 Style Gram matrices are computed once per video (per output size), not per frame.
 """
@@ -94,8 +93,7 @@ class RuderStyliser(OptimiseStyliser):
                  temporal_cfg: TemporalConfig = TemporalConfig(), device: torch.device | str = "cpu",
                  encoder: VGGEncoder | None = None, flow_estimator: FlowEstimator | None = None) -> None:
         if temporal_cfg.passes > 1:
-            raise VidstyleError("multi-pass Ruder optimisation (passes > 1) is not implemented: it needs every "
-                                "frame of the clip in memory; use passes = 1")
+            raise VidstyleError("RuderStyliser is the single-pass method; use MultiPassStyliser for passes > 1")
         super().__init__(styles, cfg, device, encoder)
         self.temporal_cfg = temporal_cfg
         self.flow_estimator = flow_estimator
