@@ -181,10 +181,11 @@ def main() -> None:
 def _emit(args: argparse.Namespace, rows: list[tuple[str, str]]) -> None:
     cmd = "python benchmarks/bench_batch.py " + " ".join(a for a in sys.argv[1:] if a != "--append")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = " ".join(f"{x:.1f}" for x in LOAD_AT_START)
     pin = " 1-worker runs pinned to one core (`taskset -c 0`)." if args.pin else ""
     text = [f"\n### Batch rendering (vidstyle batch) — {now}\n",
-            f"`{cmd.strip()}` on {platform.machine()}, {os.cpu_count()} CPU cores shared with other agents' jobs "
-            f"(numbers are noisy). Job: 3 synthetic shots × {args.frames} frames × 2 styles = 6 outputs, "
+            f"`{cmd.strip()}` on {platform.machine()}, {os.cpu_count()} CPU cores, load average before the run "
+            f"{load_before}. Job: 3 synthetic shots × {args.frames} frames × 2 styles = 6 outputs, "
             f"method optimise ({args.steps} step(s), {args.size} px, VGG layers {args.layers}), chunks of {args.chunk} frames with "
             f"{args.warmup} warm-up frame(s), each run a fresh `vidstyle batch` subprocess.{pin}\n",
             "| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
@@ -193,6 +194,8 @@ def _emit(args: argparse.Namespace, rows: list[tuple[str, str]]) -> None:
         with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
             f.write("\n".join(text) + "\n")
 
+
+LOAD_AT_START = os.getloadavg()  # 1/5/15-minute load averages, reported beside the numbers
 
 if __name__ == "__main__":
     main()

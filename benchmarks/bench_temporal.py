@@ -7,6 +7,7 @@ For each clip (short excerpt, small size) four clips are measured against the in
 * ``blend``      — the same per-frame outputs with the pipeline's flow-guided blending
                    (``--temporal-strength``, :mod:`vidstyle.temporal`);
 * ``ruder``      — Ruder et al. 2016 optimisation (:class:`RuderStyliser`).
+* ``multipass``   — their multi-pass algorithm over windows of 4 frames (``--passes N``, :class:`MultiPassStyliser`).
 
 The per-frame and blend rows come out of ONE :func:`vidstyle.pipeline.run_pipeline` pass
 (the per-frame outputs are recorded before blending), the Ruder row out of a second
@@ -114,6 +115,9 @@ def main() -> None:
     p.add_argument("--strength", type=float, default=TemporalConfig().strength)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-ruder", action="store_true")
+    p.add_argument("--passes", type=int, default=1,
+                   help="> 1 also renders Ruder's multi-pass algorithm (MultiPassStyliser), column 'multipass'")
+    p.add_argument("--pass-steps", type=int, default=None)
     p.add_argument("--per-frame", default="optimise",
                    help="per-frame styliser: optimise (Gatys) or fast:MODEL (a shipped feed-forward network)")
     p.add_argument("--strip", type=Path, default=None, help="PNG: input | per-frame | blend | ruder of the first clip")
@@ -147,6 +151,14 @@ def main() -> None:
             _, ruder, _ = render(path, RuderStyliser([style], cfg, tcfg, encoder=encoder), args, tcfg)
             outputs.append(ruder)
             names.append("ruder")
+        if args.passes > 1:
+            from vidstyle.stylise.multipass import MultiPassStyliser
+
+            mcfg = TemporalConfig(later_steps=args.later_steps, passes=args.passes, pass_steps=args.pass_steps)
+            mp = MultiPassStyliser([style], cfg, mcfg, get_estimator("dis"), encoder=encoder)
+            _, multi, _ = render(path, mp, args, mcfg)
+            outputs.append(multi)
+            names.append("multipass")
         res = measure(inputs, outputs)
         row = {"clip": path.name, "frames": len(inputs), "size": list(inputs.shape[-2:][::-1]), "cuts": res["cuts"],
                "seconds": round(time.perf_counter() - t0, 1)}
@@ -173,7 +185,7 @@ def main() -> None:
         vals = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
         return sum(vals) / len(vals) if vals else None
 
-    names = ["per-frame", "blend"] + ([] if args.no_ruder else ["ruder"])
+    names = ["per-frame", "blend"] + ([] if args.no_ruder else ["ruder"]) + (["multipass"] if args.passes > 1 else [])
     print(f"\nmachine: {platform.machine()}, torch threads {args.threads}; {len(rows)} clips, {args.frames} frames, "
           f"long side {args.size}, per-frame {args.per_frame}, Gatys {args.steps} steps (Ruder later frames {args.later_steps}), "
           f"blend strength {args.strength}")

@@ -43,13 +43,14 @@ def _style_names(styles: Sequence) -> str:
     return ", ".join(Path(s).name if not isinstance(s, torch.Tensor) else "tensor" for s in styles)
 
 
-def _fast(model: str | Path, device: torch.device) -> tuple[Styliser, str]:
+def _fast(model: str | Path, device: torch.device, backend: str = "torch") -> tuple[Styliser, str]:
     try:
         from .stylise.feedforward import FeedForwardStyliser
     except ImportError as e:
         raise VidstyleError(f"the feed-forward method is not available in this installation ({e})") from None
-    styliser = FeedForwardStyliser(model, device=device)
-    return styliser, f"fast: feed-forward network {getattr(styliser, 'name', model)}"
+    styliser = FeedForwardStyliser(model, device=device, backend=backend)
+    where = " (onnxruntime)" if backend == "onnx" else ""
+    return styliser, f"fast: feed-forward network {getattr(styliser, 'name', model)}{where}"
 
 
 def _arbitrary(method: str, styles: Sequence, optimise: OptimiseConfig, device: torch.device) -> tuple[Styliser, str]:
@@ -90,7 +91,7 @@ def _optimise(method: str, styles: Sequence, optimise: OptimiseConfig, temporal:
 def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], model: str | Path | None = None, *,
                    optimise: OptimiseConfig = OptimiseConfig(), temporal: TemporalConfig = TemporalConfig(),
                    device: torch.device | str = "cpu",
-                   flow_estimator: FlowEstimator | None = None) -> tuple[Styliser, str]:
+                   flow_estimator: FlowEstimator | None = None, backend: str = "torch") -> tuple[Styliser, str]:
     """Build the styliser for ``method`` and say, in one line, what was chosen.
 
     Args:
@@ -101,6 +102,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         temporal: Ruder options (temporal weight, later steps, long-term offsets).
         device: working device.
         flow_estimator: lets the Ruder styliser compute long-term flows.
+        backend: feed-forward inference, ``torch`` or ``onnx`` (onnxruntime, CPU).
 
     Returns:
         ``(styliser, description)``.
@@ -119,7 +121,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
             if model is None:
                 raise VidstyleError(f"no shipped model matches the style {_style_names(styles)}; "
                                     "pass --model NAME (see `vidstyle models`) or use --method auto")
-        return _fast(model, device)
+        return _fast(model, device, backend)
     if method in ("adain", "wct"):
         _need_styles(styles, method)
         return _arbitrary(method, styles, optimise, device)
@@ -128,14 +130,14 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         return _optimise(method, styles, optimise, temporal, device, flow_estimator)
     # auto
     if model is not None:
-        return _fast(model, device)
+        return _fast(model, device, backend)
     _need_styles(styles, method)
     shipped = _shipped_model(styles)
     reasons = []
     if shipped is not None:
         steps = _trained_steps(shipped)
         if steps >= MIN_AUTO_MODEL_STEPS:
-            styliser, text = _fast(shipped, device)
+            styliser, text = _fast(shipped, device, backend)
             return styliser, f"auto → {text} (trained on this style)"
         reasons.append(f"shipped model {shipped} has only {steps} training steps (use --model {shipped} to force it)")
     for arbitrary in ("adain", "wct"):

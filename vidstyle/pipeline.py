@@ -204,7 +204,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
                   temporal: TemporalConfig = TemporalConfig(), flow: FlowConfig = FlowConfig(),
                   optimise: OptimiseConfig = OptimiseConfig(), device: str = "auto", force: bool = False,
                   progress: bool = True, frames: tuple[int, int] | None = None, discard_first: int = 0,
-                  on_method=None) -> PipelineStats:
+                  on_method=None, backend: str = "torch") -> PipelineStats:
     """Stylise a video file (or a folder of frames) into a new video, streaming.
 
     Args:
@@ -222,6 +222,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         frames: ``(first, last)`` frame-index range of the input to render.
         discard_first: frames rendered for the temporal state but not written.
         on_method: called with the one-line description of the chosen method before rendering.
+        backend: feed-forward inference, ``torch`` or ``onnx`` (onnxruntime on the CPU).
 
     Returns:
         :class:`PipelineStats` (``output`` set).
@@ -251,7 +252,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         if temporal.enabled:
             estimator = get_estimator(flow.method, flow.weights, device=dev)
         styliser, description = build_styliser(method, styles, model, optimise=optimise, temporal=temporal,
-                                               device=dev, flow_estimator=estimator)
+                                               device=dev, flow_estimator=estimator, backend=backend)
         if not styliser.temporal and temporal.strength <= 0 and not temporal.long_term:
             estimator = None  # nothing would use the flow
         if on_method is not None:

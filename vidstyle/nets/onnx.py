@@ -1,0 +1,122 @@
+"""ONNX export of the feed-forward networks, and an onnxruntime backend for them.
+
+Measured on the project's 2-core CPU (benchmarks/RESULTS.md, "Feed-forward networks"):
+onnxruntime's CPU provider is ~1.3× faster than eager PyTorch at 1280×720 and equal at
+640×360 and below, so it is offered as ``--backend onnx`` for large frames, not made the default.
+
+* :func:`export_onnx`: ``TransformerNet`` → ``.onnx`` with dynamic batch/height/width (opset 18),
+  written atomically, then checked against PyTorch on a random frame when onnxruntime is present.
+* :class:`OnnxNet`: an ``InferenceSession`` with the network's calling convention:
+  ``N×3×H×W`` float32 RGB [0, 1] in, same shape in [0, 1] out (torch tensors, CPU).
+
+``onnx`` (the exporter's dependency) and ``onnxruntime`` are optional: ``pip install vidstyle[onnx]``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import VidstyleError
+from .transformer import pad_for_net, run_at_size
+
+OPSET = 18
+
+
+def _require(module: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise VidstyleError(f"{module} is not installed; pip install 'vidstyle[onnx]' for ONNX export and the onnx backend")
+
+
+def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: bool = True) -> dict[str, float | str]:
+    """Export ``net`` to ``out`` (``.onnx``); return ``{"path", "max_abs_diff"}`` (diff vs PyTorch, or NaN unchecked).
+
+    Raises:
+        VidstyleError: ``out`` exists without ``force``, ``onnx`` missing, or the export disagrees with PyTorch.
+    """
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise VidstyleError(f"the ONNX output must end in .onnx, got {out}")
+    if out.exists() and not force:
+        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    if not out.parent.is_dir():
+        raise VidstyleError(f"output folder does not exist: {out.parent}")
+    _require("onnx")
+    net = net.cpu().eval()
+    example = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        with warnings.catch_warnings():  # tracer chatter about the padding branch (handled by OnnxNet) and
+            warnings.simplefilter("ignore")  # instance norm's train flag (it always uses instance statistics)
+            torch.onnx.export(net, (example,), str(tmp), input_names=["image"], output_names=["stylised"],
+                              dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                                            "stylised": {0: "batch", 2: "height", 3: "width"}},
+                              opset_version=OPSET, dynamo=False)
+        diff = float("nan")
+        if check and _has("onnxruntime"):
+            x = torch.rand(2, 3, 48, 80, generator=torch.Generator().manual_seed(1))
+            with torch.inference_mode():
+                diff = float((OnnxNet(tmp, threads=1)(x) - net(x)).abs().max())
+            if not diff <= 1e-4:
+                raise VidstyleError(f"the exported network disagrees with PyTorch (max |Δ| {diff:.3g}); not written")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"path": str(out), "max_abs_diff": diff}
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+class OnnxNet:
+    """A feed-forward network run by onnxruntime (CPU provider).
+
+    Args:
+        path: an ``.onnx`` file written by :func:`export_onnx`.
+        threads: intra-op threads (default: torch's current thread count).
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        _require("onnxruntime")
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, NoSuchFile…)
+            raise VidstyleError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``N×3×H×W`` float RGB [0, 1] → same shape in [0, 1] (CPU tensors)."""
+        h, w = x.shape[-2:]
+        x = pad_for_net(x.detach().cpu().float())  # the traced graph has no padding logic of its own
+        y = self.session.run(None, {self.input_name: x.contiguous().numpy()})[0]
+        return torch.from_numpy(y)[..., :h, :w]
+
+    def stylise(self, x: torch.Tensor, internal_size: int | None = None) -> torch.Tensor:
+        """As :meth:`TransformerNet.stylise`: optionally at a reduced long side, upsampled back."""
+        return run_at_size(self, x, internal_size)
+
+
+def cached_onnx(net: nn.Module, sha256: str) -> Path:
+    """The network's ``.onnx`` in ``~/.cache/vidstyle/onnx/`` (exported once per weight checksum)."""
+    path = Path.home() / ".cache" / "vidstyle" / "onnx" / f"{sha256[:16]}.onnx"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(net, path, force=True)
+    return path
+
+
+__all__ = ["OPSET", "OnnxNet", "cached_onnx", "export_onnx"]
