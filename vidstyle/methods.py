@@ -152,11 +152,13 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
 
 
 def _trained_steps(model: str) -> int:
-    """Training steps recorded in a shipped model's card (0 when unknown)."""
+    """Training steps recorded in a shipped model's card, including those of the model it was fine-tuned from
+    (0 when unknown)."""
     from .models_registry import read_card, resolve_model
 
     try:
-        return int(read_card(resolve_model(model)).get("training", {}).get("steps", 0))
+        training = read_card(resolve_model(model)).get("training", {})
+        return int(training.get("total_steps", training.get("steps", 0)))
     except (VidstyleError, OSError, ValueError, TypeError):
         return 0
 

@@ -98,7 +98,7 @@ def list_models(folder: str | Path | None = None, kind: str | None = FEEDFORWARD
                              kind=card.get("kind", FEEDFORWARD), path=w, card=card_path(w),
                              size_mb=w.stat().st_size / 1e6, style_file=style.get("file") or "-",
                              thumbnail=thumb_path if thumb_path and thumb_path.is_file() else None,
-                             steps=card.get("training", {}).get("steps")))
+                             steps=card.get("training", {}).get("total_steps", card.get("training", {}).get("steps"))))
     return out
 
 

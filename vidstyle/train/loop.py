@@ -166,6 +166,7 @@ def finish(net: TransformerNet, out: Path, card: dict[str, Any], history: LossHi
     digest = save_safetensors(net.state_dict(), out, metadata=meta, half=True)
     curve = plot_losses(history, out.with_name(f"{out.stem}.loss.png"), title=f"{card['name']}: training losses")
     card["training"]["steps"] = steps
+    card["training"]["total_steps"] = steps + int((card["training"].get("init_from") or {}).get("steps", 0))
     card["final_losses"] = {k: round(v, 6) for k, v in history.summary(20).items()}
     card["weights"] = {"file": out.name, "sha256": digest, "bytes": out.stat().st_size, "dtype": "float16",
                        "parameters": count_parameters(net)}
@@ -228,7 +229,9 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
         if src.spec != net.spec:
             raise VidstyleError(f"--init {init} is a {src.spec.arch} network; this run trains {cfg.arch}")
         net.load_state_dict(src.state_dict())
-        init_info = {"model": init_card.get("name", str(init)), "sha256": init_card.get("weights", {}).get("sha256")}
+        init_training = init_card.get("training", {})
+        init_info = {"model": init_card.get("name", str(init)), "sha256": init_card.get("weights", {}).get("sha256"),
+                     "steps": int(init_training.get("total_steps", init_training.get("steps", 0)))}
     style_img = resize_long_side(load_image(style), cfg.style_size)
     crit = StyleCriterion(style_img, cfg, dev, vgg_source)
     temporal = cfg.temporal_weight > 0 or cfg.luminance_weight > 0
