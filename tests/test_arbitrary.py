@@ -258,6 +258,16 @@ def test_styliser_any_size_deterministic(method: str, decoders, encoder) -> None
         assert kept.shape == (1, 3, 21, 30) and kept.min() >= 0 and kept.max() <= 1
 
 
+def test_compiled_styliser_matches_eager(decoders, encoder) -> None:
+    from vidstyle.stylise.arbitrary import ArbitraryStyliser
+
+    kw = {"method": "adain", "decoders": {"relu4_1": decoders[("adain", "relu4_1")]}, "encoder": encoder}
+    frames = torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(5))
+    eager = ArbitraryStyliser(_styles(), **kw).stylise(frames)
+    compiled = ArbitraryStyliser(_styles(), compile=True, **kw).stylise(frames)
+    torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)
+
+
 def test_styliser_errors(tmp_path, decoders, encoder) -> None:
     from vidstyle.stylise.arbitrary import ArbitraryStyliser
 

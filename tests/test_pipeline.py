@@ -192,3 +192,14 @@ def test_truncated_input_reports_where_it_stopped(tmp_path, monkeypatch, capsys)
     assert "truncated" in stderr
     n = int(stdout.split()[1])
     assert 0 < n < 30 and len(video_pts(out)[0]) == n
+
+
+def test_compile_policy() -> None:
+    """auto compiles only long clips of moderate size (where it was measured to pay back)."""
+    from vidstyle.config import should_compile
+
+    assert not should_compile("auto", 120, 176, 144)  # the README's sample clip: compilation would dominate
+    assert should_compile("auto", 300, 640, 360)
+    assert not should_compile("auto", 3000, 1280, 720)  # compiled was slower at 720p
+    assert not should_compile("auto", None, 640, 360)  # unknown length
+    assert should_compile("always", 1, 1280, 720) and not should_compile("never", 10**6, 640, 360)

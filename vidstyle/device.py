@@ -37,3 +37,13 @@ def use_all_cores() -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def compile_for_inference(module: torch.nn.Module):
+    """``torch.compile`` (inductor) with weight freezing — for inference only; compiles lazily on first call
+    and again for every new input shape."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
+    return torch.compile(module)
+

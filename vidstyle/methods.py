@@ -43,25 +43,27 @@ def _style_names(styles: Sequence) -> str:
     return ", ".join(Path(s).name if not isinstance(s, torch.Tensor) else "tensor" for s in styles)
 
 
-def _fast(model: str | Path, device: torch.device, backend: str = "torch") -> tuple[Styliser, str]:
+def _fast(model: str | Path, device: torch.device, backend: str = "torch", compile: bool = False) -> tuple[Styliser, str]:
     try:
         from .stylise.feedforward import FeedForwardStyliser
     except ImportError as e:
         raise VidstyleError(f"the feed-forward method is not available in this installation ({e})") from None
-    styliser = FeedForwardStyliser(model, device=device, backend=backend)
-    where = " (onnxruntime)" if backend == "onnx" else ""
+    styliser = FeedForwardStyliser(model, device=device, backend=backend, compile=compile and backend == "torch")
+    where = " (onnxruntime)" if backend == "onnx" else " (torch.compile)" if compile else ""
     return styliser, f"fast: feed-forward network {getattr(styliser, 'name', model)}{where}"
 
 
-def _arbitrary(method: str, styles: Sequence, optimise: OptimiseConfig, device: torch.device) -> tuple[Styliser, str]:
+def _arbitrary(method: str, styles: Sequence, optimise: OptimiseConfig, device: torch.device,
+               compile: bool = False) -> tuple[Styliser, str]:
     try:
         from .stylise.arbitrary import ArbitraryStyliser
     except ImportError as e:
         raise VidstyleError(f"the {method} method is not available in this installation ({e})") from None
     colour = optimise.preserve_color if optimise.preserve_color != "none" else False
     styliser = ArbitraryStyliser(list(styles), method=method, style_weights=optimise.style_blend,
-                                 preserve_color=colour, device=device, vgg_source=optimise.vgg_source)
-    return styliser, f"{method}: arbitrary style transfer with a trained decoder, style {_style_names(styles)}"
+                                 preserve_color=colour, device=device, vgg_source=optimise.vgg_source, compile=compile)
+    how = " (torch.compile)" if compile else ""
+    return styliser, f"{method}: arbitrary style transfer with a trained decoder{how}, style {_style_names(styles)}"
 
 
 def _optimise(method: str, styles: Sequence, optimise: OptimiseConfig, temporal: TemporalConfig,
@@ -91,7 +93,8 @@ def _optimise(method: str, styles: Sequence, optimise: OptimiseConfig, temporal:
 def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], model: str | Path | None = None, *,
                    optimise: OptimiseConfig = OptimiseConfig(), temporal: TemporalConfig = TemporalConfig(),
                    device: torch.device | str = "cpu",
-                   flow_estimator: FlowEstimator | None = None, backend: str = "torch") -> tuple[Styliser, str]:
+                   flow_estimator: FlowEstimator | None = None, backend: str = "torch",
+                   compile: bool = False) -> tuple[Styliser, str]:
     """Build the styliser for ``method`` and say, in one line, what was chosen.
 
     Args:
@@ -103,6 +106,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         device: working device.
         flow_estimator: lets the Ruder styliser compute long-term flows.
         backend: feed-forward inference, ``torch`` or ``onnx`` (onnxruntime, CPU).
+        compile: ``torch.compile`` the feed-forward / AdaIN / WCT networks (for long clips).
 
     Returns:
         ``(styliser, description)``.
@@ -121,28 +125,28 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
             if model is None:
                 raise VidstyleError(f"no shipped model matches the style {_style_names(styles)}; "
                                     "pass --model NAME (see `vidstyle models`) or use --method auto")
-        return _fast(model, device, backend)
+        return _fast(model, device, backend, compile)
     if method in ("adain", "wct"):
         _need_styles(styles, method)
-        return _arbitrary(method, styles, optimise, device)
+        return _arbitrary(method, styles, optimise, device, compile)
     if method in ("optimise", "optimise-temporal"):
         _need_styles(styles, method)
         return _optimise(method, styles, optimise, temporal, device, flow_estimator)
     # auto
     if model is not None:
-        return _fast(model, device, backend)
+        return _fast(model, device, backend, compile)
     _need_styles(styles, method)
     shipped = _shipped_model(styles)
     reasons = []
     if shipped is not None:
         steps = _trained_steps(shipped)
         if steps >= MIN_AUTO_MODEL_STEPS:
-            styliser, text = _fast(shipped, device, backend)
+            styliser, text = _fast(shipped, device, backend, compile)
             return styliser, f"auto → {text} (trained on this style)"
         reasons.append(f"shipped model {shipped} has only {steps} training steps (use --model {shipped} to force it)")
     for arbitrary in ("adain", "wct"):
         try:
-            styliser, text = _arbitrary(arbitrary, styles, optimise, device)
+            styliser, text = _arbitrary(arbitrary, styles, optimise, device, compile)
             return styliser, f"auto → {text}" + (f" ({'; '.join(reasons)})" if reasons else "")
         except VidstyleError as e:  # WeightsError: decoder not installed/trained
             reasons.append(f"{arbitrary}: {str(e).split(';')[0]}")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .config import FlowConfig, OptimiseConfig, TemporalConfig, VideoConfig
+from .config import FlowConfig, OptimiseConfig, TemporalConfig, VideoConfig, should_compile
 from .errors import VidstyleError
 from .flow import FlowEstimator
 from .progress import progress_bar
@@ -251,8 +251,11 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         estimator = None
         if temporal.enabled:
             estimator = get_estimator(flow.method, flow.weights, device=dev)
+        info = reader.info
+        compile = should_compile(video.compile, info.frame_count, info.width, info.height)
         styliser, description = build_styliser(method, styles, model, optimise=optimise, temporal=temporal,
-                                               device=dev, flow_estimator=estimator, backend=backend)
+                                               device=dev, flow_estimator=estimator, backend=backend,
+                                               compile=compile)
         if not styliser.temporal and temporal.strength <= 0 and not temporal.long_term:
             estimator = None  # nothing would use the flow
         if on_method is not None:

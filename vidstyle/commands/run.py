@@ -38,6 +38,12 @@ class Codec(str, Enum):
     ffv1 = "ffv1"
 
 
+class Compile(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
 class Backend(str, Enum):
     torch = "torch"
     onnx = "onnx"
@@ -68,6 +74,7 @@ def run(
     codec: Annotated[Codec, typer.Option(help="Video codec.")] = Codec.h264,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
     backend: Annotated[Backend, typer.Option(help="Feed-forward inference: torch, or onnx (onnxruntime; ~1.3× faster at 720p on CPU).")] = Backend.torch,
+    compile: Annotated[Compile, typer.Option(help="torch.compile the networks; auto: long clips (≥ 40 M pixels in all) at ≤ 960 px, where it pays back.")] = Compile.auto,
     device: DeviceOpt = Device.auto,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -83,7 +90,7 @@ def run(
     from ..pipeline import stylise_video
 
     video = replace(VideoConfig(), size=size, batch_size=batch_size, start=start, end=end, crf=crf, preset=preset,
-                    codec=codec.value, audio=False if no_audio else None)
+                    codec=codec.value, audio=False if no_audio else None, compile=compile.value)
     offsets = parse_floats(long_term, "--long-term")
     if offsets is not None and any(o < 2 or o != int(o) for o in offsets):
         raise VidstyleError(f"--long-term takes whole frame offsets of 2 or more, got {long_term!r}")

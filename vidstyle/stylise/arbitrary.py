@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ..colour import luminance_transfer, match_colour
+from ..device import compile_for_inference
 from ..errors import VidstyleError
 from ..media.image import load_image, resize_long_side
 from ..nets.decoder import Decoder, load_decoder
@@ -73,6 +74,8 @@ class ArbitraryStyliser(Styliser):
         style_size: styles are downscaled to this long side before their statistics are taken (None: as is).
         encoder: a VGG-19 :class:`VGGEncoder` to share (default: loaded here).
         reg: WCT eigenvalue regularisation, relative to the mean eigenvalue.
+        compile: ``torch.compile`` the encoder and decoders (inductor): seconds of compilation per frame
+            size, then ~1.4× faster AdaIN frames at 640×360 on CPU — for long clips.
 
     Raises:
         WeightsError: a decoder file is missing (the message says how to train it), corrupt, or of the wrong level.
@@ -84,7 +87,8 @@ class ArbitraryStyliser(Styliser):
                  style_weights: Sequence[float] | None = None, preserve_color: bool | str | None = False,
                  device: torch.device | str = "cpu", levels: Sequence[str] = WCT_LEVELS,
                  decoders: dict[str, Path | str] | None = None, style_size: int | None = 512,
-                 encoder: VGGEncoder | None = None, vgg_source: str = "auto", reg: float = REG) -> None:
+                 encoder: VGGEncoder | None = None, vgg_source: str = "auto", reg: float = REG,
+                 compile: bool = False) -> None:
         if method not in METHODS:
             raise VidstyleError(f"unknown arbitrary-style method {method!r}; use adain or wct")
         if not styles:
@@ -108,6 +112,11 @@ class ArbitraryStyliser(Styliser):
             level: load_decoder(decoders.get(level), method, level, self.encoder.normalisation, self.device)
             for level in self.levels}
         self.pad_multiple = max(d.scale for d in self.decoders.values())
+        # Style statistics below use the eager encoder; per-frame calls go through these (compiled or not).
+        self._encode, self._decode = self.encoder, dict(self.decoders)
+        if compile:
+            self._encode = compile_for_inference(self.encoder)
+            self._decode = {level: compile_for_inference(d) for level, d in self.decoders.items()}
         self.style_images = [resize_long_side(s, style_size) if style_size and max(s.shape[-2:]) > style_size else s
                              for s in map(_as_image, styles)]
         self._stats: dict[str, ColourStats] | dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -138,16 +147,16 @@ class ArbitraryStyliser(Styliser):
         """``1×3×H×W`` (H, W multiples of the decoders' scale) → stylised ``1×3×H×W`` (unclamped)."""
         assert self._stats is not None
         if self.method == "adain":
-            feats = self.encoder(frame, ["relu4_1"])["relu4_1"]
+            feats = self._encode(frame, ["relu4_1"])["relu4_1"]
             mean, std = self._stats["relu4_1"]
             target = adain(feats, mean, std)
             target = self.alpha * target + (1 - self.alpha) * feats
-            return self.decoders["relu4_1"](target)
+            return self._decode["relu4_1"](target)
         image = frame
         for level in self.levels:
-            feats = self.encoder(image.clamp(0, 1), [level])[level]
+            feats = self._encode(image.clamp(0, 1), [level])[level]
             coloured = wct(feats[0], self._stats[level], self.alpha, self.reg).unsqueeze(0)
-            image = self.decoders[level](coloured)
+            image = self._decode[level](coloured)
         return image
 
     def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:

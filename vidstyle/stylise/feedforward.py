@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..device import resolve_device
+from ..device import compile_for_inference, resolve_device
 from ..errors import VidstyleError
 from ..models_registry import find_model_for_style, load_transformer
 from ..nets.transformer import run_at_size
@@ -56,7 +56,7 @@ class FeedForwardStyliser(Styliser):
 
             self._forward = OnnxNet(cached_onnx(self.net, self.card["weights"]["sha256"])).stylise
         elif compile:
-            compiled = torch.compile(self.net)
+            compiled = compile_for_inference(self.net)
             self._forward = lambda x, internal_size=None: run_at_size(compiled, x, internal_size)
 
     @torch.inference_mode()
