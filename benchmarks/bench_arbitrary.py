@@ -64,14 +64,19 @@ ADAIN_DECODER: Path | None = None  # --adain-decoder: another relu4_1 decoder fo
 
 
 def stylisers(styles, encoder, which=("AdaIN", "WCT-3", "WCT-4"), style_size: int = 512):
+    """``{name: ArbitraryStyliser}``; a name ending in `` compiled`` gets ``compile=True``."""
     from vidstyle.stylise.arbitrary import ArbitraryStyliser
 
     levels = {"WCT-3": ("relu3_1", "relu2_1", "relu1_1"), "WCT-4": ("relu4_1", "relu3_1", "relu2_1", "relu1_1")}
     adain_decoders = {"relu4_1": ADAIN_DECODER} if ADAIN_DECODER else None
-    return {name: ArbitraryStyliser(styles, method="adain", encoder=encoder, decoders=adain_decoders,
-                                    style_size=style_size) if name == "AdaIN" else
-            ArbitraryStyliser(styles, method="wct", levels=levels[name], encoder=encoder, style_size=style_size)
-            for name in which}
+    out = {}
+    for name in which:
+        base, compile = name.removesuffix(" compiled"), name.endswith(" compiled")
+        out[name] = (ArbitraryStyliser(styles, method="adain", encoder=encoder, decoders=adain_decoders,
+                                       style_size=style_size, compile=compile) if base == "AdaIN" else
+                     ArbitraryStyliser(styles, method="wct", levels=levels[base], encoder=encoder,
+                                       style_size=style_size, compile=compile))
+    return out
 
 
 def bench_speed(encoder, repeats: int, gatys_iters: int) -> list[dict]:
@@ -81,12 +86,15 @@ def bench_speed(encoder, repeats: int, gatys_iters: int) -> list[dict]:
 
     content, style = load_image(CONTENT), load_image(STYLES[2])
     rows = []
-    methods = stylisers([style], encoder)
+    methods = stylisers([style], encoder, ("AdaIN", "AdaIN compiled", "WCT-3", "WCT-4"))
     for h, w in ((360, 640), (720, 1280)):
         frame = fit(content, h, w)
         small = h == 360
         for name, st in methods.items():
-            wall, cpu = timed(lambda st=st, frame=frame: st.stylise(frame), repeats if small else 1, warmup=small)
+            if name.endswith("compiled") and not small:
+                continue  # compiling is for long clips of moderate size (vidstyle.config.should_compile)
+            wall, cpu = timed(lambda st=st, frame=frame: st.stylise(frame), repeats if small else 1,
+                              warmup=small or name.endswith("compiled"))
             rows.append({"size": f"{w}×{h}", "method": name, "s_per_frame": wall, "cpu_s_per_frame": cpu,
                          "note": f"measured, {repeats if small else 1} run(s)" + (" after a warm-up" if small else "")})
             print(f"speed {w}×{h} {name}: {wall:.2f} s/frame wall, {cpu:.2f} CPU s", flush=True)
@@ -193,8 +201,8 @@ def bench_temporal(encoder, frames: int, long_side: int, method: str) -> list[di
 
 def markdown(results: dict, command: str) -> str:
     lines = [f"\n## Arbitrary style transfer: AdaIN / WCT with trained decoders — {results['date']}\n",
-             f"`{command}` on {results['machine']} (load average {results['load']}, shared with other agents' jobs: "
-             "timings are pessimistic and noisy). Decoders from " + results["models_dir"] + ": "
+             f"`{command}` on {results['machine']} (load average {results['load']} when it started; above ~1 per "
+             "core other work shared the CPU and wall times are pessimistic). Decoders from " + results["models_dir"] + ": "
              + ", ".join(f"{k} {v} steps" for k, v in results["decoder_steps"].items()) + ".\n"]
     if results.get("speed"):
         if results.get("speed_source"):
