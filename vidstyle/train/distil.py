@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..config import TrainConfig
 from ..errors import VidstyleError
 from ..nets.transformer import build_net
-from .loop import default_checkpoint, drive, finish
+from .loop import drive_to_end, finish
 
 
 def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, cfg: TrainConfig = TrainConfig(),
@@ -80,12 +80,8 @@ def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, 
         return losses
 
     name = name or out.stem
-    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
-    steps, history, interrupted, seconds = drive(student, step_fn, cfg, ckpt, resume, progress, f"distil {name}",
-                                                 extra={"config": asdict(cfg), "teacher": str(teacher)})
-    if interrupted:
-        raise VidstyleError(f"interrupted at step {steps}/{cfg.steps}: checkpoint saved to {ckpt}; "
-                            "rerun with --resume to continue")
+    steps, history, seconds = drive_to_end(student, step_fn, cfg, out, checkpoint, resume, progress, f"distil {name}",
+                                           extra={"config": asdict(cfg), "teacher": str(teacher)})
     card = {
         "name": name, "arch": cfg.arch, "kind": "feedforward-transformer",
         "style": teacher_card.get("style", {}),

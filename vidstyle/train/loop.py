@@ -155,6 +155,22 @@ def drive(net: torch.nn.Module, step_fn: Callable[[torch.Generator], dict[str, t
     return step, history, interrupted, time.perf_counter() - t0
 
 
+def drive_to_end(net: torch.nn.Module, step_fn: Callable[[torch.Generator], dict[str, torch.Tensor]], cfg: TrainConfig,
+                 out: Path, checkpoint: str | Path | None, resume: bool, progress: bool, description: str,
+                 extra: dict[str, Any]) -> tuple[int, LossHistory, float]:
+    """:func:`drive` with the default checkpoint beside nothing in the repo; an interrupted run is a clear error.
+
+    Returns:
+        ``(steps, history, seconds)`` of a run that reached ``cfg.steps``.
+    """
+    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
+    steps, history, interrupted, seconds = drive(net, step_fn, cfg, ckpt, resume, progress, description, extra=extra)
+    if interrupted:
+        raise VidstyleError(f"interrupted at step {steps}/{cfg.steps}: checkpoint saved to {ckpt}; "
+                            "rerun with --resume to continue")
+    return steps, history, seconds
+
+
 def finish(net: TransformerNet, out: Path, card: dict[str, Any], history: LossHistory, steps: int,
            force: bool) -> dict[str, Any]:
     """Write fp16 weights, the model card and the loss curve; return the card."""
@@ -261,12 +277,8 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
         return losses
 
     name = name or out.stem
-    ckpt = Path(checkpoint) if checkpoint else default_checkpoint(out)
-    steps, history, interrupted, seconds = drive(net, step_fn, cfg, ckpt, resume, progress, f"train {name}",
-                                                 extra={"config": asdict(cfg), "style": str(style)})
-    if interrupted:
-        raise VidstyleError(f"interrupted at step {steps}/{cfg.steps}: checkpoint saved to {ckpt}; "
-                            "rerun with --resume to continue")
+    steps, history, seconds = drive_to_end(net, step_fn, cfg, out, checkpoint, resume, progress, f"train {name}",
+                                           extra={"config": asdict(cfg), "style": str(style)})
     write_thumbnail(style, out)
     card = {
         "name": name, "arch": cfg.arch, "kind": "feedforward-transformer",
@@ -284,5 +296,5 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
     return finish(net.cpu(), out, card, history, steps, force=True)
 
 
-__all__ = ["train_style", "drive", "finish", "StyleCriterion", "PairSource", "luminance_loss", "default_checkpoint",
+__all__ = ["train_style", "drive", "drive_to_end", "finish", "StyleCriterion", "PairSource", "luminance_loss", "default_checkpoint",
            "style_info", "write_thumbnail"]
