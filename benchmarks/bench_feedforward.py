@@ -271,7 +271,7 @@ def _style_image(card):
 
 
 def _gatys_reference(args, models, wanted, contents, enc) -> dict:
-    """Gatys optimisation of the first content image at the same size, per style (the quality yardstick)."""
+    """Gatys optimisation of the same content images at the same size, per style (the quality yardstick)."""
     from vidstyle.config import OptimiseConfig
     from vidstyle.metrics import content_distance, style_distance
     from vidstyle.models_registry import read_card
@@ -289,11 +289,14 @@ def _gatys_reference(args, models, wanted, contents, enc) -> dict:
             continue
         seen.add(f)
         style = _style_image(card)
-        c = contents[0]
-        o = stylise_still(c, [style], opt_enc, cfg)
-        with torch.no_grad():
-            row = {"style_distance": style_distance(o, style, enc, size=args.style_long_side).item(),
-                   "content_distance": content_distance(o, c, enc).item(), "steps": args.gatys_steps}
+        sd, cd = [], []
+        for c in contents:
+            o = stylise_still(c, [style], opt_enc, cfg)
+            with torch.no_grad():
+                sd.append(style_distance(o, style, enc, size=args.style_long_side).item())
+                cd.append(content_distance(o, c, enc).item())
+        row = {"style_distance": statistics.mean(sd), "content_distance": statistics.mean(cd),
+               "steps": args.gatys_steps, "images": len(contents)}
         out[f] = row
         print(json.dumps({"gatys": f, **row}), flush=True)
     return out

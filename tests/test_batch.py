@@ -93,7 +93,7 @@ def test_good_job_file_merges_preset_defaults_and_job(scene: Path) -> None:
     assert [p.name for p in one.inputs] == ["a.mp4", "b.mp4", "seq"]  # the glob skips notes.txt
     assert [[p.name for p in g] for g in one.styles] == [["red.png"], ["red.png", "blue.png"]]
     assert one.settings.chunk_frames == 10 and one.settings.warmup == 3 and two.settings.warmup == 8
-    assert one.settings.method == "optimise"  # from the preset
+    assert one.settings.method == "auto"  # from the preset
     assert one.configs["optimise"].steps == 2 and one.configs["optimise"].scales == 1  # job over preset
     assert two.configs["optimise"].steps == 60  # preset
     assert one.configs["temporal"].strength == 0.4 and two.configs["temporal"].strength == 0.4  # defaults
