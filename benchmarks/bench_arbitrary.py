@@ -7,7 +7,7 @@ Three parts (each can be skipped):
   few iterations, times the default iteration count — stated as such);
 * quality — METRICS.md style distance (relu1_1…relu5_1 Grams, style resized to the output's long
   side) and content distance (relu4_2) of Gatys, WCT and AdaIN outputs at the same size for ≥ 6
-  paintings, plus a contact sheet PNG (style | content | Gatys | WCT | AdaIN per row);
+  paintings, plus a contact sheet PNG (style | content | Gatys | WCT-3 | AdaIN per row);
 * temporal — E_warp (k=1, DIS flow on the inputs) on DAVIS sequences, AdaIN per frame vs with the
   video pipeline's flow-guided blending (:class:`vidstyle.temporal.TemporalState`).
 
@@ -148,8 +148,8 @@ def bench_quality(encoder, size: int, gatys_steps: int, sheet: Path, gatys_only:
             del outs["Gatys"]
         # the style at the output's scale, as for Gatys and the style distance
         outs.update({name: st.stylise(content)
-                     for name, st in stylisers([style], encoder, ("AdaIN", "WCT-4"), style_size=size).items()})
-        outs["WCT"] = outs.pop("WCT-4")
+                     for name, st in stylisers([style], encoder, ("AdaIN", "WCT-3"), style_size=size).items()})
+        outs["WCT"] = outs.pop("WCT-3")  # the product's default WCT levels (relu3_1 → relu1_1)
         for name, out in outs.items():
             out = out[..., :content.shape[-2], :content.shape[-1]]
             with torch.no_grad():
@@ -219,7 +219,7 @@ def markdown(results: dict, command: str) -> str:
                   "| style | held out | method | style distance | content distance |", "|---|---|---|---|---|"]
         lines += [f"| {r['style']} | {'yes' if r['held_out'] else 'no'} | {r['method']} | {r['style_distance']:.4g} | "
                   f"{r['content_distance']:.4g} |" for r in results["quality"]]
-        lines += ["", f"Contact sheet: `{results['sheet']}` (style | content | Gatys | WCT | AdaIN; a grey Gatys tile = not computed in time)."]
+        lines += ["", f"Contact sheet: `{results['sheet']}` (style | content | Gatys | WCT-3 | AdaIN; a grey Gatys tile = not computed in time)."]
     if results.get("temporal"):
         if results.get("temporal_source"):
             lines += ["", f"Temporal rows from: `{results['temporal_source']}`."]
