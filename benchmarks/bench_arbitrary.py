@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -298,7 +299,9 @@ def main() -> None:
     results["models_dir"] = str(models_dir())
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     results["adain_decoder"] = str(args.adain_decoder or "default")
-    results["command"] = "nice -n 10 python benchmarks/bench_arbitrary.py " + " ".join(sys.argv[1:])
+    niceness = os.nice(0)  # the command as actually run
+    results["command"] = (f"nice -n {niceness} " if niceness else "") + "python benchmarks/bench_arbitrary.py " \
+        + " ".join(sys.argv[1:])
     text = markdown(results, results["command"])
     print(text)
     if args.append:
