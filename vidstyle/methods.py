@@ -8,9 +8,9 @@
 ``adain`` / ``wct``     arbitrary style with a trained decoder (any style image, one forward pass).
 ``auto``                ``fast`` when a shipped model trained for at least ``MIN_AUTO_MODEL_STEPS`` matches the
                         style (or ``--model`` is given), else
-                        ``wct`` then ``adain`` when their decoder weights are installed, else ``optimise-temporal``.
-                        WCT comes first: with the decoders trained here (relu3_1→relu1_1 inversion vs a
-                        1000-step relu4_1 AdaIN decoder) it is the sharper of the two; AdaIN is ~2× faster.
+                        ``adain`` then ``wct`` when their decoder weights are installed, else ``optimise-temporal``.
+                        AdaIN comes first: on 6 paintings it scored lower style *and* content distances than
+                        WCT-3 (benchmarks/RESULTS.md) and is ~2× faster; WCT-3 looks sharper but blotchier.
 ======================  ============================================================================
 
 Heavy modules (networks, weights) are imported only for the method chosen.
@@ -31,7 +31,7 @@ from .stylise.base import Styliser
 
 METHODS: tuple[str, ...] = ("auto", "optimise", "optimise-temporal", "ruder", "fast", "adain", "wct")
 #: The arbitrary-style methods ``auto`` tries, in order (see the table above).
-AUTO_ARBITRARY_ORDER: tuple[str, ...] = ("wct", "adain")
+AUTO_ARBITRARY_ORDER: tuple[str, ...] = ("adain", "wct")
 
 
 def _load_styles(styles: Sequence[Path | str | torch.Tensor], device: torch.device) -> list[torch.Tensor]:
