@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from results_md import LOAD_AT_IMPORT, command as command_line
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -267,8 +268,6 @@ def main() -> None:
     torch.set_grad_enabled(False)
     encoder = load_vgg(["relu5_1", "relu4_2"])
     parts = set(args.parts.split(","))
-    import os
-
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}",
                "decoder_steps": {f"{m}-{lvl}": read_card(default_decoder_path(m, lvl))["training"]["steps"]
@@ -295,13 +294,11 @@ def main() -> None:
                        sheet=str(args.sheet.relative_to(ROOT)))
     if "temporal" in parts:
         results["temporal"] = bench_temporal(encoder, args.frames, args.video_size, args.temporal_method)
-    results["load"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    results["load"] = " ".join(f"{x:.1f}" for x in LOAD_AT_IMPORT)
     results["models_dir"] = str(models_dir())
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     results["adain_decoder"] = str(args.adain_decoder or "default")
-    niceness = os.nice(0)  # the command as actually run
-    results["command"] = (f"nice -n {niceness} " if niceness else "") + "python benchmarks/bench_arbitrary.py " \
-        + " ".join(sys.argv[1:])
+    results["command"] = command_line()
     text = markdown(results, results["command"])
     print(text)
     if args.append:

@@ -14,10 +14,8 @@ Measures (each run in a fresh folder, as a subprocess, like a user would run it)
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -31,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from clips import make_clip
+from results_md import append_section
 
 JOB = """
 [defaults]
@@ -179,23 +178,15 @@ def main() -> None:
 
 
 def _emit(args: argparse.Namespace, rows: list[tuple[str, str]]) -> None:
-    cmd = "python benchmarks/bench_batch.py " + " ".join(a for a in sys.argv[1:] if a != "--append")
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load_before = " ".join(f"{x:.1f}" for x in LOAD_AT_START)
     pin = " 1-worker runs pinned to one core (`taskset -c 0`)." if args.pin else ""
-    text = [f"\n### Batch rendering (vidstyle batch) — {now}\n",
-            f"`{cmd.strip()}` on {platform.machine()}, {os.cpu_count()} CPU cores, load average before the run "
-            f"{load_before}. Job: 3 synthetic shots × {args.frames} frames × 2 styles = 6 outputs, "
-            f"method optimise ({args.steps} step(s), {args.size} px, VGG layers {args.layers}), chunks of {args.chunk} frames with "
-            f"{args.warmup} warm-up frame(s), each run a fresh `vidstyle batch` subprocess.{pin}\n",
-            "| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
-    print("\n".join(text))
+    intro = (f"Job: 3 synthetic shots × {args.frames} frames × 2 styles = 6 outputs, method optimise ({args.steps} "
+             f"step(s), {args.size} px, VGG layers {args.layers}), chunks of {args.chunk} frames with {args.warmup} "
+             f"warm-up frame(s), each run a fresh `vidstyle batch` subprocess.{pin}")
+    body = "\n".join(["| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+    print(intro, body, sep="\n\n")
     if args.append:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write("\n".join(text) + "\n")
+        append_section("Batch rendering (vidstyle batch)", intro, body, level=3)
 
-
-LOAD_AT_START = os.getloadavg()  # 1/5/15-minute load averages, reported beside the numbers
 
 if __name__ == "__main__":
     main()

@@ -18,15 +18,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from results_md import append_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -61,7 +59,7 @@ def main() -> None:
 
     from vidstyle.device import use_all_cores
 
-    cores = use_all_cores()
+    use_all_cores()
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
@@ -84,17 +82,11 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.append:
-        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        header = (f"\n## `vidstyle eval` throughput (vidstyle.metrics) — {now}\n\n"
-                  f"`python benchmarks/bench_eval.py {' '.join(sys.argv[1:])}` on {platform.machine()}, {cores} CPU "
-                  f"cores shared with other jobs (load average {os.getloadavg()[0]:.1f} at the end), torch "
-                  f"{torch.__version__}, {torch.get_num_threads()} torch threads. chaplin.mp4 evaluated against "
-                  f"itself through `evaluate_files` (decode of both clips, DIS MEDIUM flow forward + backward for "
-                  f"k = 1 and k = 10, masks, warps, flicker, SSIM); {WARMUP} warm-up frames, then per-frame "
-                  f"wall time.\n\n")
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(header + text + "\n")
-
+        append_section("`vidstyle eval` throughput (vidstyle.metrics)",
+                       f"torch {torch.__version__}, {torch.get_num_threads()} torch threads. chaplin.mp4 evaluated "
+                       "against itself through `evaluate_files` (decode of both clips, DIS MEDIUM flow forward + "
+                       f"backward for k = 1 and k = 10, masks, warps, flicker, SSIM); {WARMUP} warm-up frames, then "
+                       "per-frame wall time.", text)
 
 if __name__ == "__main__":
     main()

@@ -21,8 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from results_md import append_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -168,19 +167,10 @@ def main() -> None:
     text = "\n".join(lines + summary + [""] + [f"- {n}" for n in notes])
     print(text)
     if args.append:
-        import os
-
-        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        load = os.getloadavg()[0]
-        header = (f"\n## Optical flow end-point error (vidstyle.flow) — {now}\n\n"
-                  f"`python benchmarks/bench_flow_epe.py {' '.join(sys.argv[1:])}` on {platform.machine()}, "
-                  f"2 CPU cores shared with other jobs (load average {load:.1f}), torch {torch.__version__}. "
-                  f"Median of {args.repeats} timed runs per pair after one warm-up; Middlebury stereo at "
-                  f"{args.stereo_scale}× (GT flow = (−disparity, 0) scaled). EPE all = valid GT pixels; "
-                  f"non-occluded = Sintel's occlusion mask removed too.\n\n")
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(header + text + "\n")
-
+        append_section("Optical flow end-point error (vidstyle.flow)",
+                       f"torch {torch.__version__}. Median of {args.repeats} timed runs per pair after one warm-up; "
+                       f"Middlebury stereo at {args.stereo_scale}× (GT flow = (−disparity, 0) scaled). EPE all = valid "
+                       "GT pixels; non-occluded = Sintel's occlusion mask removed too.", text)
 
 if __name__ == "__main__":
     main()

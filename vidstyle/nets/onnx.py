@@ -27,10 +27,14 @@ from .transformer import pad_for_net, run_at_size
 OPSET = 18
 
 
-def _require(module: str) -> None:
+def _has(module: str) -> bool:
     import importlib.util
 
-    if importlib.util.find_spec(module) is None:
+    return importlib.util.find_spec(module) is not None
+
+
+def _require(module: str) -> None:
+    if not _has(module):
         raise VidstyleError(f"{module} is not installed; pip install 'vidstyle[onnx]' for ONNX export and the onnx backend")
 
 
@@ -69,12 +73,6 @@ def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: boo
     finally:
         tmp.unlink(missing_ok=True)
     return {"path": str(out), "max_abs_diff": diff}
-
-
-def _has(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 class OnnxNet:
