@@ -112,9 +112,11 @@ class MultiPassStyliser(OptimiseStyliser):
         n = len(frames)
         seq = [f[None] for f in frames]
         links = {}
-        for i in range(1, n):
-            links[(i, i - 1)] = self._link(seq[i], seq[i - 1])
-            links[(i - 1, i)] = self._link(seq[i - 1], seq[i])
+        for i in range(1, n):  # one flow each way per pair serves both directions and both masks
+            to_prev = self.flow_estimator.estimate(seq[i], seq[i - 1])
+            to_next = self.flow_estimator.estimate(seq[i - 1], seq[i])
+            links[(i, i - 1)] = (to_prev, reliability_mask(to_prev, to_next))
+            links[(i - 1, i)] = (to_next, reliability_mask(to_next, to_prev))
         anchor: Term | None = None
         if self._anchor is not None:
             flow, mask = self._link(seq[0], self._anchor[0])
