@@ -19,6 +19,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,13 +111,13 @@ def _time(fn, x) -> float:
 
 
 def _compiled(net):
-    import torch._inductor.config as inductor_config
+    from vidstyle.device import compile_for_inference  # inductor, weight freezing, static shapes
 
-    inductor_config.freezing = True  # constant-fold weights into the graph (inference only)
-    return torch.compile(net)
+    return compile_for_inference(net)
 
 
 def variants(names):
+    from vidstyle.nets.fused import fuse_for_inference
     from vidstyle.nets.transformer import build_net
 
     out = {}
@@ -129,6 +130,16 @@ def variants(names):
             out[name] = build_net("full").eval().to(memory_format=torch.channels_last)
         elif name == "ours-compiled":
             out[name] = _compiled(build_net("full").eval())
+        elif name == "ours-fused":  # what FeedForwardStyliser runs (vidstyle.nets.fused)
+            out[name] = fuse_for_inference(build_net("full").eval())
+        elif name == "ours-fused-compiled":  # what FeedForwardStyliser(compile=True) runs
+            out[name] = _compiled(fuse_for_inference(build_net("full").eval()))
+        elif name == "ours-onnx":  # what FeedForwardStyliser(backend="onnx") runs: the fused graph in onnxruntime
+            from vidstyle.nets.onnx import OnnxNet, export_onnx
+
+            path = Path(tempfile.mkdtemp()) / "full.onnx"
+            export_onnx(build_net("full").eval(), path)
+            out[name] = OnnxNet(path)
         else:
             raise SystemExit(f"unknown variant {name}")
     return out
@@ -166,21 +177,24 @@ def bench_speed(args) -> list[dict]:
 
 
 def bench_lite(args) -> dict:
-    """Lite net at 640×360 display, 320×180 internal: per-frame ms (median), fps."""
+    """Lite net at 640×360 display, 320×180 internal: per-frame ms (median), fps — plain and fused, eager and compiled."""
     from vidstyle.device import use_all_cores
-    from vidstyle.nets.transformer import build_net
+    from vidstyle.nets.fused import fuse_for_inference
+    from vidstyle.nets.transformer import build_net, run_at_size
 
     cores = use_all_cores()
+    base = build_net("lite").eval()
+    nets = {"eager": base, "compiled": _compiled(base), "fused": fuse_for_inference(base),
+            "fused-compiled": _compiled(fuse_for_inference(base))}
+    x = torch.rand(1, 3, 360, 640)
     res = {}
-    for label, net in (("eager", build_net("lite").eval()), ("compiled", _compiled(build_net("lite").eval()))):
-        x = torch.rand(1, 3, 360, 640)
+    for label, net in nets.items():
         with torch.inference_mode():
             t0 = time.perf_counter()
             for _ in range(5):
-                net.stylise(x, 320) if label == "eager" else _stylise_compiled(net, x)
+                run_at_size(net, x, 320)
             warm = time.perf_counter() - t0
-            times = [_time(lambda y: net.stylise(y, 320) if label == "eager" else _stylise_compiled(net, y), x)
-                     for _ in range(args.frames)]
+            times = [_time(lambda y: run_at_size(net, y, 320), x) for _ in range(args.frames)]
         med = statistics.median(times)
         res[label] = {"ms_per_frame": round(1000 * med, 1), "fps": round(1 / med, 1), "frames": args.frames,
                       "warmup_s": round(warm, 2)}
@@ -189,19 +203,13 @@ def bench_lite(args) -> dict:
     return row
 
 
-def _stylise_compiled(net, x):
-    from vidstyle.nets.transformer import run_at_size
-
-    return run_at_size(net, x, 320)
-
-
 # ------------------------------------------------------------------------------------------ quality
 
 
-def _shipped():
+def _shipped(folder: Path | None = None):
     from vidstyle.models_registry import list_models
 
-    return {m.name: m for m in list_models(ROOT / "models")}
+    return {m.name: m for m in list_models(folder or ROOT / "models")}
 
 
 def _read_seq(name: str, frames: int, long_side: int) -> torch.Tensor:
@@ -219,7 +227,7 @@ def bench_quality(args) -> dict:
     from vidstyle.nets.vgg import load_vgg
 
     use_all_cores()
-    models = _shipped()
+    models = _shipped(args.models_dir)
     wanted = [n for n in models if not args.models or n in args.models.split(",")]
     seqs = {s: _read_seq(s, args.frames, args.long_side) for s in HELD_OUT}
     results: dict = {"held_out": list(HELD_OUT), "frames": args.frames, "long_side": args.long_side, "models": {}}
@@ -339,7 +347,7 @@ def main(argv=None) -> None:
     s.add_argument("--sizes", default="640x360,1280x720")
     s.add_argument("--batches", default="1,4")
     s.add_argument("--reps", type=int, default=3)
-    s.add_argument("--variants", default="reference,ours-eager,ours-channels-last,ours-compiled")
+    s.add_argument("--variants", default="reference,ours-eager,ours-compiled,ours-fused,ours-fused-compiled,ours-onnx")
     li = sub.add_parser("lite")
     li.add_argument("--frames", type=int, default=40)
     q = sub.add_parser("quality")
@@ -348,6 +356,7 @@ def main(argv=None) -> None:
     q.add_argument("--style-long-side", type=int, default=256)
     q.add_argument("--gatys-steps", type=int, default=0)
     q.add_argument("--models", default="")
+    q.add_argument("--models-dir", type=Path, default=None, help="candidates to measure (default: the repo's models/)")
     q.add_argument("--write-cards", action="store_true")
     sh = sub.add_parser("sheet")
     sh.add_argument("--tile", type=int, default=192)

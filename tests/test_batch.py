@@ -307,9 +307,8 @@ def test_resume_after_kill_is_frame_identical_and_redoes_no_finished_chunk(clip_
     jobs = load_jobs(jf)
     n_chunks = len(build_plan(jobs).shots[0].chunks)
     assert n_chunks == 3
-    proc = _vidstyle("batch", str(jf), "--executor", "inline", "-q", cwd=clip_scene)  # renders in its own process
-
-    # meanwhile, the reference: an uninterrupted render of the same job, in this process
+    # the reference: an uninterrupted render of the same job, in this process (first, so that the render
+    # to be killed is watched from its first chunk on, whatever the machine's load)
     ref = tmp_path / "ref"
     ref.mkdir()
     for name in ("shot.mp4", "red.png"):
@@ -318,6 +317,7 @@ def test_resume_after_kill_is_frame_identical_and_redoes_no_finished_chunk(clip_
     ref_state = BatchState(ref_jobs.state_path)
     assert run_batch(build_plan(ref_jobs, ref_state), ref_state, executor="inline", progress=False).ok
 
+    proc = _vidstyle("batch", str(jf), "--executor", "inline", "-q", cwd=clip_scene)  # renders in its own process
     deadline = time.time() + 120
     while len(_done_chunks(jobs.state_path)) < 1 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)

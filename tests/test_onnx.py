@@ -71,13 +71,24 @@ def test_cli_export_and_run_with_onnx_backend(cli, tmp_path):
 
     clip = make_clip(tmp_path / "clip.mp4", n_frames=4, size=(64, 48))
     frames = {}
-    for backend in ("torch", "onnx"):
+    for backend in ("torch", "onnx", "auto"):
         target = tmp_path / f"{backend}"  # no extension: lossless PNG frames
         code, out, err = cli("run", clip, "--model", "starry-night-lite", "--backend", backend, "--no-temporal",
                              "-o", target, "-q")
         assert code == 0, err
-        assert (backend == "onnx") == ("onnxruntime" in err)
+        assert (backend != "torch") == ("onnxruntime" in err)
         with open_frames(target) as reader:
             frames[backend] = torch.cat([b.frames for b in reader])
     assert frames["torch"].shape == frames["onnx"].shape == (4, 3, 48, 64)
     assert (frames["torch"] - frames["onnx"]).abs().max() <= 1 / 255 + 1e-6  # same up to 8-bit rounding
+    assert torch.equal(frames["auto"], frames["onnx"])
+
+
+def test_auto_backend_is_onnxruntime_on_cpu_unless_compiled():
+    from vidstyle.stylise.feedforward import pick_backend
+
+    cpu = torch.device("cpu")
+    assert pick_backend("auto", cpu) == "onnx"
+    assert pick_backend("auto", cpu, compile=True) == "torch"
+    assert pick_backend("auto", torch.device("cuda")) == "torch"
+    assert pick_backend("torch", cpu) == "torch" and pick_backend("onnx", cpu) == "onnx"

@@ -47,13 +47,13 @@ def _style_names(styles: Sequence) -> str:
     return ", ".join(Path(s).name if not isinstance(s, torch.Tensor) else "tensor" for s in styles)
 
 
-def _fast(model: str | Path, device: torch.device, backend: str = "torch", compile: bool = False) -> tuple[Styliser, str]:
+def _fast(model: str | Path, device: torch.device, backend: str = "auto", compile: bool = False) -> tuple[Styliser, str]:
     try:
         from .stylise.feedforward import FeedForwardStyliser
     except ImportError as e:
         raise VidstyleError(f"the feed-forward method is not available in this installation ({e})") from None
-    styliser = FeedForwardStyliser(model, device=device, backend=backend, compile=compile and backend == "torch")
-    where = " (onnxruntime)" if backend == "onnx" else " (torch.compile)" if compile else ""
+    styliser = FeedForwardStyliser(model, device=device, backend=backend, compile=compile and backend != "onnx")
+    where = " (onnxruntime)" if styliser.backend == "onnx" else " (torch.compile)" if compile else ""
     return styliser, f"fast: feed-forward network {getattr(styliser, 'name', model)}{where}"
 
 
@@ -97,7 +97,7 @@ def _optimise(method: str, styles: Sequence, optimise: OptimiseConfig, temporal:
 def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], model: str | Path | None = None, *,
                    optimise: OptimiseConfig = OptimiseConfig(), temporal: TemporalConfig = TemporalConfig(),
                    device: torch.device | str = "cpu",
-                   flow_estimator: FlowEstimator | None = None, backend: str = "torch",
+                   flow_estimator: FlowEstimator | None = None, backend: str = "auto",
                    compile: bool = False) -> tuple[Styliser, str]:
     """Build the styliser for ``method`` and say, in one line, what was chosen.
 
@@ -109,7 +109,8 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         temporal: Ruder options (temporal weight, later steps, long-term offsets).
         device: working device.
         flow_estimator: lets the Ruder styliser compute long-term flows.
-        backend: feed-forward inference, ``torch`` or ``onnx`` (onnxruntime, CPU).
+        backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime, CPU); see
+            :func:`vidstyle.stylise.feedforward.pick_backend`.
         compile: ``torch.compile`` the feed-forward / AdaIN / WCT networks (for long clips).
 
     Returns:

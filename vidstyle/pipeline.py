@@ -204,7 +204,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
                   temporal: TemporalConfig = TemporalConfig(), flow: FlowConfig = FlowConfig(),
                   optimise: OptimiseConfig = OptimiseConfig(), device: str = "auto", force: bool = False,
                   progress: bool = True, frames: tuple[int, int] | None = None, discard_first: int = 0,
-                  on_method=None, backend: str = "torch") -> PipelineStats:
+                  on_method=None, backend: str = "auto") -> PipelineStats:
     """Stylise a video file (or a folder of frames) into a new video, streaming.
 
     Args:
@@ -222,7 +222,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         frames: ``(first, last)`` frame-index range of the input to render.
         discard_first: frames rendered for the temporal state but not written.
         on_method: called with the one-line description of the chosen method before rendering.
-        backend: feed-forward inference, ``torch`` or ``onnx`` (onnxruntime on the CPU).
+        backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime on the CPU).
 
     Returns:
         :class:`PipelineStats` (``output`` set).

@@ -1,11 +1,12 @@
 """ONNX export of the feed-forward networks, and an onnxruntime backend for them.
 
-Measured on the project's 2-core CPU (benchmarks/RESULTS.md, "Feed-forward networks"):
-onnxruntime's CPU provider is ~1.3× faster than eager PyTorch at 1280×720 and equal at
-640×360 and below, so it is offered as ``--backend onnx`` for large frames, not made the default.
+Measured on the project's 2-core CPU (benchmarks/RESULTS.md, "Feed-forward speed: fused layers"):
+onnxruntime's CPU provider runs the fused graph (:mod:`.fused`) faster than PyTorch at 1280×720
+and needs no per-size compilation, so it is offered as ``--backend onnx``.
 
-* :func:`export_onnx`: ``TransformerNet`` → ``.onnx`` with dynamic batch/height/width (opset 18),
-  written atomically, then checked against PyTorch on a random frame when onnxruntime is present.
+* :func:`export_onnx`: ``TransformerNet`` → ``.onnx`` with dynamic batch/height/width (opset 18) of its
+  fused inference form, written atomically, then checked against the unfused PyTorch network on a
+  random frame when onnxruntime is present.
 * :class:`OnnxNet`: an ``InferenceSession`` with the network's calling convention:
   ``N×3×H×W`` float32 RGB [0, 1] in, same shape in [0, 1] out (torch tensors, CPU).
 
@@ -22,15 +23,23 @@ import torch
 from torch import nn
 
 from ..errors import VidstyleError
-from .transformer import pad_for_net, run_at_size
+from .fused import fuse_for_inference
+from .transformer import TransformerNet, pad_for_net, run_at_size
 
 OPSET = 18
+#: Bumped when the exported graph changes, so cached exports of older graphs are not reused.
+GRAPH_VERSION = 2  # 2: fused upsampling and output convs
 
 
 def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def onnx_available() -> bool:
+    """Both the exporter (``onnx``) and ``onnxruntime`` are importable."""
+    return _has("onnx") and _has("onnxruntime")
 
 
 def _require(module: str) -> None:
@@ -53,12 +62,13 @@ def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: boo
         raise VidstyleError(f"output folder does not exist: {out.parent}")
     _require("onnx")
     net = net.cpu().eval()
+    graph = fuse_for_inference(net) if isinstance(net, TransformerNet) else net
     example = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     tmp = out.with_name(f".{out.name}.part")
     try:
         with warnings.catch_warnings():  # tracer chatter about the padding branch (handled by OnnxNet) and
             warnings.simplefilter("ignore")  # instance norm's train flag (it always uses instance statistics)
-            torch.onnx.export(net, (example,), str(tmp), input_names=["image"], output_names=["stylised"],
+            torch.onnx.export(graph, (example,), str(tmp), input_names=["image"], output_names=["stylised"],
                               dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                                             "stylised": {0: "batch", 2: "height", 3: "width"}},
                               opset_version=OPSET, dynamo=False)
@@ -110,11 +120,11 @@ class OnnxNet:
 
 def cached_onnx(net: nn.Module, sha256: str) -> Path:
     """The network's ``.onnx`` in ``~/.cache/vidstyle/onnx/`` (exported once per weight checksum)."""
-    path = Path.home() / ".cache" / "vidstyle" / "onnx" / f"{sha256[:16]}.onnx"
+    path = Path.home() / ".cache" / "vidstyle" / "onnx" / f"{sha256[:16]}-g{GRAPH_VERSION}.onnx"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         export_onnx(net, path, force=True)
     return path
 
 
-__all__ = ["OPSET", "OnnxNet", "cached_onnx", "export_onnx"]
+__all__ = ["OPSET", "OnnxNet", "cached_onnx", "export_onnx", "onnx_available"]

@@ -1,10 +1,11 @@
 """Fast stylisation with a trained feed-forward network (Johnson et al.; the project's shipped models).
 
 One forward pass per frame: batches go through the device as they come, in fp16
-autocast on CUDA and ``inference_mode`` everywhere. ``torch.compile`` is opt-in
-(``compile=True``): on these CPUs inductor was faster only for long clips at a
-fixed size, and costs seconds of compilation per new input shape (see
-benchmarks/RESULTS.md, "Feed-forward networks").
+autocast on CUDA and ``inference_mode`` everywhere. The torch backend runs the network
+with its upsampling and output convs in exact faster forms (:mod:`vidstyle.nets.fused`).
+``torch.compile`` is opt-in (``compile=True``): it costs seconds of compilation per new
+input shape, so it pays back only for clips of many frames (see benchmarks/RESULTS.md,
+"Feed-forward networks").
 """
 
 from __future__ import annotations
@@ -16,12 +17,24 @@ import torch
 from ..device import compile_for_inference, resolve_device
 from ..errors import VidstyleError
 from ..models_registry import find_model_for_style, load_transformer
+from ..nets.fused import fuse_for_inference
 from ..nets.transformer import run_at_size
 from .base import FrameState, Styliser
 
 
-#: Inference backends of :class:`FeedForwardStyliser`.
-BACKENDS = ("torch", "onnx")
+#: Inference backends of :class:`FeedForwardStyliser`; ``auto`` is :func:`pick_backend`'s choice.
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def pick_backend(backend: str, device: torch.device, compile: bool = False) -> str:
+    """Resolve ``auto``: onnxruntime on the CPU when it is installed and no ``torch.compile`` was asked for —
+    measured the fastest there at 640×360 and 1280×720 with no per-size compilation (benchmarks/RESULTS.md,
+    "Feed-forward speed: fused layers") — else torch (CUDA, or onnxruntime missing)."""
+    if backend != "auto":
+        return backend
+    from ..nets.onnx import onnx_available
+
+    return "onnx" if device.type == "cpu" and not compile and onnx_available() else "torch"
 
 
 class FeedForwardStyliser(Styliser):
@@ -34,8 +47,8 @@ class FeedForwardStyliser(Styliser):
         internal_size: run the network at this long side and upsample the result (lite models
             in real time); None runs at the input size.
         compile: wrap the network in ``torch.compile`` (worth it only for many frames of one size).
-        backend: ``torch`` (default) or ``onnx`` — onnxruntime on the CPU (exported once per weight file
-            to ``~/.cache/vidstyle/onnx``; ~1.3× faster than eager at 1280×720 here, equal below).
+        backend: ``torch`` (default), ``onnx`` — onnxruntime on the CPU (exported once per weight file
+            to ``~/.cache/vidstyle/onnx``) — or ``auto`` (:func:`pick_backend`).
     """
 
     temporal = False  # frame-by-frame; the pipeline may blend with flow on top
@@ -46,18 +59,19 @@ class FeedForwardStyliser(Styliser):
         self.net, self.card = load_transformer(model, device=self.device)
         self.name = self.card.get("name", str(model))
         self.internal_size = internal_size
-        self._forward = self.net.stylise
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        self.backend = backend = pick_backend(backend, self.device, compile)
         if backend == "onnx":
             if self.device.type != "cpu":
                 raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
             from ..nets.onnx import OnnxNet, cached_onnx
 
             self._forward = OnnxNet(cached_onnx(self.net, self.card["weights"]["sha256"])).stylise
-        elif compile:
-            compiled = compile_for_inference(self.net)
-            self._forward = lambda x, internal_size=None: run_at_size(compiled, x, internal_size)
+        else:
+            fused = fuse_for_inference(self.net)
+            net = compile_for_inference(fused) if compile else fused
+            self._forward = lambda x, internal_size=None: run_at_size(net, x, internal_size)
 
     @torch.inference_mode()
     def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
@@ -71,4 +85,4 @@ class FeedForwardStyliser(Styliser):
         return y.float().clamp_(0, 1).to(frames.device)
 
 
-__all__ = ["BACKENDS", "FeedForwardStyliser", "find_model_for_style"]
+__all__ = ["BACKENDS", "FeedForwardStyliser", "find_model_for_style", "pick_backend"]
