@@ -21,7 +21,6 @@ from ..nets.fused import fuse_for_inference
 from ..nets.transformer import run_at_size
 from .base import FrameState, Styliser
 
-
 #: Inference backends of :class:`FeedForwardStyliser`; ``auto`` is :func:`pick_backend`'s choice.
 BACKENDS = ("auto", "torch", "onnx")
 
