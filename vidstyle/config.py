@@ -105,7 +105,10 @@ class VideoConfig:
 #: COMPILE_MIN_PIXELS pixels in all (frames × width × height) and its long side is at most COMPILE_MAX_SIDE.
 #: Measured on 2 CPU cores (benchmarks/RESULTS.md): at 640×360 inductor saves 116 ms/frame (full net) and
 #: 335 ms/frame (AdaIN) for 7–10 s of compilation per network, so it pays back after ~30–90 frames of that size
-#: (40 M pixels ≈ 170 frames at 640×360 leaves a margin); at 1280×720 the compiled full net was *slower* (0.84×).
+#: (40 M pixels ≈ 170 frames at 640×360 leaves a margin). Above COMPILE_MAX_SIDE the feed-forward net is faster
+#: in onnxruntime (1.92× the reference at 1280×720 vs 1.61× compiled), and compiling then would switch it to torch
+#: (see vidstyle.stylise.feedforward.pick_backend); AdaIN/WCT at 1280×720 were measured compiled only with
+#: shape-generic graphs (slower), not since compilation went static-shape.
 COMPILE_MIN_PIXELS = 40_000_000
 COMPILE_MAX_SIDE = 960
 
