@@ -2,6 +2,7 @@
 
     python benchmarks/bench_feedforward.py speed   [--sizes 640x360,1280x720] [--batches 1,4] [--reps 3]
     python benchmarks/bench_feedforward.py lite    [--frames 40]
+    python benchmarks/bench_feedforward.py card-speed [--frames 10] [--write-cards]
     python benchmarks/bench_feedforward.py quality [--frames 30] [--gatys-steps 60]
     python benchmarks/bench_feedforward.py sheet
 
@@ -203,6 +204,33 @@ def bench_lite(args) -> dict:
     return row
 
 
+def bench_card_speed(args) -> dict:
+    """Each shipped model through FeedForwardStyliser (default backend) at 640×360 and at the lite's real-time
+    setting; the medians go into the cards' ``benchmark.speed`` with ``--write-cards``."""
+    from vidstyle.device import use_all_cores
+    from vidstyle.models_registry import update_card
+    from vidstyle.stylise.feedforward import FeedForwardStyliser
+
+    cores = use_all_cores()
+    x = torch.rand(1, 3, 360, 640)
+    res = {}
+    for name, info in _shipped().items():
+        if info.kind != "feedforward-transformer":
+            continue
+        internal = 320 if info.arch == "lite" else None
+        st = FeedForwardStyliser(info.path, internal_size=internal, backend="auto")
+        st.stylise(x)  # warm-up (onnx export on first use)
+        med = statistics.median(_time(st.stylise, x) for _ in range(args.frames))
+        row = {"ms_per_frame": round(1000 * med, 1), "fps": round(1 / med, 1), "frame": "640x360",
+               "internal": "320x180" if internal else "640x360", "backend": st.backend, "cores": cores,
+               "batch": 1, "measured": time.strftime("%Y-%m-%d", time.gmtime())}
+        res[name] = row
+        print(json.dumps({name: row}), flush=True)
+        if args.write_cards:
+            update_card(info.path, benchmark={"speed": row})
+    return res
+
+
 # ------------------------------------------------------------------------------------------ quality
 
 
@@ -350,6 +378,9 @@ def main(argv=None) -> None:
     s.add_argument("--variants", default="reference,ours-eager,ours-compiled,ours-fused,ours-fused-compiled,ours-onnx")
     li = sub.add_parser("lite")
     li.add_argument("--frames", type=int, default=40)
+    cs = sub.add_parser("card-speed")
+    cs.add_argument("--frames", type=int, default=10)
+    cs.add_argument("--write-cards", action="store_true")
     q = sub.add_parser("quality")
     q.add_argument("--frames", type=int, default=30)
     q.add_argument("--long-side", type=int, default=480)
@@ -367,6 +398,8 @@ def main(argv=None) -> None:
         res = bench_lite(args)
     elif args.cmd == "quality":
         res = bench_quality(args)
+    elif args.cmd == "card-speed":
+        res = bench_card_speed(args)
     else:
         print(contact_sheet(args))
         return

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vidstyle.config import TrainConfig
+from vidstyle.config import TrainConfig, replace
 from vidstyle.errors import VidstyleError, WeightsError
 from vidstyle.flow import warp
 from vidstyle.losses import temporal_loss
@@ -94,6 +94,17 @@ def test_synthetic_pair_warp_reproduces_current_frame():
     assert flow.abs().max() > 0.3  # it actually moves
     inner = mask.bool().expand_as(cur)
     assert (warp(prev, flow) - cur)[inner].abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.1])
+def test_pair_noise_setting_reaches_the_synthetic_pairs(tiny_data, noise):
+    from vidstyle.train.loop import PairSource
+
+    cfg = replace(TINY, pair_noise=noise)
+    cur, prev, flow, mask = PairSource([tiny_data[0]], 32, None, cfg, pairs=True).sample(2, torch.Generator().manual_seed(0))
+    residual = (warp(prev, flow) - cur)[mask.bool().expand_as(cur)]
+    # warp(prev) − cur carries the noise of both frames (std ≈ noise·√2, less where bilinear warping averages)
+    assert residual.std() < 1e-4 if noise == 0 else 0.5 * noise < residual.std() < 2 * noise
 
 
 def test_pure_shift_flow_is_the_shift():

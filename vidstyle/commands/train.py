@@ -34,6 +34,7 @@ def train(
     tv_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight (0 = off).")] = None,
     luminance_weight: Annotated[Optional[float], typer.Option(min=0.0, help="ReCoNet luminance term (needs pairs).")] = None,
+    pair_noise: Annotated[Optional[float], typer.Option(min=0.0, max=0.5, help="Noise std on each frame of a synthetic-motion pair (default 0.02).")] = None,
     teacher: Annotated[Optional[Path], typer.Option(help="Distil: mimic this trained model (usually with --arch lite).")] = None,
     init: Annotated[Optional[str], typer.Option(help="Start from this model's weights (fine-tune another style).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
@@ -61,7 +62,7 @@ def train(
         use_all_cores()
     cfg = replace(TrainConfig(), arch=arch.value, residual=residual, size=size, style_size=style_size, steps=steps, batch_size=batch_size,
                   lr=lr, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
-                  temporal_weight=temporal_weight, luminance_weight=luminance_weight,
+                  temporal_weight=temporal_weight, luminance_weight=luminance_weight, pair_noise=pair_noise,
                   checkpoint_every=checkpoint_every, seed=seed)
     common = dict(content=content, out=out, cfg=cfg, video=video, checkpoint=checkpoint, resume=resume,
                   device=device.value, force=force, progress=not quiet, name=name)

@@ -68,14 +68,15 @@ class PairSource:
 
     def sample(self, batch: int, g: torch.Generator):
         """``(current, previous | None, flow | None, mask | None)`` on the CPU."""
-        from .motion import synthetic_pair
+        from .motion import MotionConfig, synthetic_pair
 
         if self.video is not None and float(torch.rand(1, generator=g)) < self.cfg.video_fraction:
             return self.video.sample(batch, g)
         stills = self.stills.sample(batch, g)
         if not self.pairs:
             return stills, None, None, None
-        return synthetic_pair(stills, generator=g)
+        motion = MotionConfig() if self.cfg.pair_noise is None else MotionConfig(noise=self.cfg.pair_noise)
+        return synthetic_pair(stills, motion, generator=g)
 
 
 class StyleCriterion:
