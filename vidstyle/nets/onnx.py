@@ -64,7 +64,7 @@ def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: boo
     net = net.cpu().eval()
     graph = fuse_for_inference(net) if isinstance(net, TransformerNet) else net
     example = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
-    tmp = out.with_name(f".{out.name}.part")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")  # per process: batch workers may export at once
     try:
         with warnings.catch_warnings():  # tracer chatter about the padding branch (handled by OnnxNet) and
             warnings.simplefilter("ignore")  # instance norm's train flag (it always uses instance statistics)
