@@ -26,7 +26,7 @@ def exported(tmp_path_factory):
     return net, path
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 32, 48), (2, 3, 45, 77), (1, 3, 6, 5)])
+@pytest.mark.parametrize("shape", [(1, 3, 32, 48), (2, 3, 45, 77), (1, 3, 6, 5), (1, 3, 144, 176), (1, 3, 70, 131)])
 def test_onnx_matches_torch_at_any_size(exported, shape):
     from vidstyle.nets.onnx import OnnxNet
 

@@ -58,9 +58,16 @@ class SpaceToDepthConv(nn.Module):
         h, w = x.shape[-2:]
         r, p = self.factor, self.pad
         x = F.pad(x, (p, p, p, p), mode="reflect")
+        if h % r == 0 and w % r == 0 and self._exact_fit():  # TransformerNet's case: no shape arithmetic, so
+            return F.pixel_shuffle(self.conv(F.pixel_unshuffle(x, r)), r)  # a traced (ONNX) graph fits any size
         full_h, full_w = (r * (math.ceil(n / r) + self.taps - 1) for n in (h, w))  # ≥ n + 2p
         x = F.pad(x, (0, full_w - x.shape[-1], 0, full_h - x.shape[-2]))  # zeros only feed cropped outputs
         return F.pixel_shuffle(self.conv(F.pixel_unshuffle(x, r)), r)[..., :h, :w]
+
+    def _exact_fit(self) -> bool:
+        """For H, W multiples of the factor: the padded input splits into whole blocks and the conv's valid
+        output is exactly H/factor blocks."""
+        return (2 * self.pad) % self.factor == 0 and 2 * self.pad // self.factor == self.taps - 1
 
 
 def _phase_taps(k: torch.Tensor, phase: int, dim: int) -> torch.Tensor:
@@ -89,9 +96,10 @@ class PhaseUpsampleConv(nn.Module):
                 self.phases.append(c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        xp = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        outs = [conv(xp[..., i:i + h + 1, j:j + w + 1]) for (i, j), conv in zip(((0, 0), (0, 1), (1, 0), (1, 1)), self.phases)]
+        xp = F.pad(x, (1, 1, 1, 1), mode="replicate")  # (H+2)×(W+2); phase 0 reads rows 0…H, phase 1 rows 1…H+1
+        rows = (xp[..., :-1, :], xp[..., 1:, :])  # slices without shape arithmetic: traced graphs fit any size
+        outs = [conv(rows[i][..., :-1] if j == 0 else rows[i][..., 1:])
+                for (i, j), conv in zip(((0, 0), (0, 1), (1, 0), (1, 1)), self.phases)]
         return F.pixel_shuffle(torch.stack(outs, 2).flatten(1, 2), 2)
 
 

@@ -28,7 +28,7 @@ from .transformer import TransformerNet, pad_for_net, run_at_size
 
 OPSET = 18
 #: Bumped when the exported graph changes, so cached exports of older graphs are not reused.
-GRAPH_VERSION = 2  # 2: fused upsampling and output convs
+GRAPH_VERSION = 3  # 2: fused upsampling and output convs (sizes baked in: broken); 3: fixed
 
 
 def _has(module: str) -> bool:
