@@ -102,22 +102,19 @@ class VideoConfig:
 
 
 #: ``compile="auto"`` compiles the feed-forward / AdaIN / WCT networks only when the clip holds at least
-#: COMPILE_MIN_PIXELS pixels in all (frames × width × height) and its long side is at most COMPILE_MAX_SIDE.
-#: Measured on 2 CPU cores (benchmarks/RESULTS.md): at 640×360 inductor saves 116 ms/frame (full net) and
-#: 335 ms/frame (AdaIN) for 7–10 s of compilation per network, so it pays back after ~30–90 frames of that size
-#: (40 M pixels ≈ 170 frames at 640×360 leaves a margin). Above COMPILE_MAX_SIDE the feed-forward net is faster
-#: in onnxruntime (1.92× the reference at 1280×720 vs 1.61× compiled), and compiling then would switch it to torch
-#: (see vidstyle.stylise.feedforward.pick_backend); AdaIN/WCT at 1280×720 were measured compiled only with
-#: shape-generic graphs (slower), not since compilation went static-shape.
+#: COMPILE_MIN_PIXELS pixels in all (frames × width × height). Measured on 2 CPU cores (benchmarks/RESULTS.md,
+#: "Feed-forward speed: fused layers", static-shape compilation): AdaIN saves 0.2 s/frame at 640×360 and 1.8 s at
+#: 1280×720 for 5–10 s of compilation (pays back within ~30 frames); the fused feed-forward net compiled saves
+#: ~70 ms/frame (batch 4) over onnxruntime, its uncompiled path, for 11–16 s (~160 frames at 640×360, ~220 at
+#: 1280×720). 40 M pixels ≈ 170 frames at 640×360 or 43 at 1280×720.
 COMPILE_MIN_PIXELS = 40_000_000
-COMPILE_MAX_SIDE = 960
 
 
 def should_compile(policy: str, frames: int | None, width: int, height: int) -> bool:
     """Apply :attr:`VideoConfig.compile` to a clip of ``frames`` frames (None: unknown) at ``width``×``height``."""
     if policy in ("always", "never"):
         return policy == "always"
-    return frames is not None and frames * width * height >= COMPILE_MIN_PIXELS and max(width, height) <= COMPILE_MAX_SIDE
+    return frames is not None and frames * width * height >= COMPILE_MIN_PIXELS
 
 
 @dataclass(frozen=True)

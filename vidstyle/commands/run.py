@@ -75,7 +75,7 @@ def run(
     codec: Annotated[Codec, typer.Option(help="Video codec.")] = Codec.h264,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
     backend: Annotated[Backend, typer.Option(help="Feed-forward inference: onnx (onnxruntime), torch, or auto: onnxruntime on the CPU (fastest measured, no compile wait) unless the network is compiled, torch on CUDA.")] = Backend.auto,
-    compile: Annotated[Compile, typer.Option(help="torch.compile the networks; auto: long clips (≥ 40 M pixels in all) at ≤ 960 px, where it pays back.")] = Compile.auto,
+    compile: Annotated[Compile, typer.Option(help="torch.compile the networks; auto: long clips (≥ 40 M pixels in all), where it pays back.")] = Compile.auto,
     device: DeviceOpt = Device.auto,
     force: ForceOpt = False,
     quiet: QuietOpt = False,

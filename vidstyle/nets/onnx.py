@@ -1,8 +1,8 @@
 """ONNX export of the feed-forward networks, and an onnxruntime backend for them.
 
 Measured on the project's 2-core CPU (benchmarks/RESULTS.md, "Feed-forward speed: fused layers"):
-onnxruntime's CPU provider runs the fused graph (:mod:`.fused`) faster than PyTorch at 1280×720
-and needs no per-size compilation, so it is offered as ``--backend onnx``.
+onnxruntime's CPU provider runs the fused graph (:mod:`.fused`) 1.1–1.3× faster than uncompiled
+PyTorch with no per-size compilation, so it is the CPU path for clips too short to compile for.
 
 * :func:`export_onnx`: ``TransformerNet`` → ``.onnx`` with dynamic batch/height/width (opset 18) of its
   fused inference form, written atomically, then checked against the unfused PyTorch network on a

@@ -26,9 +26,10 @@ BACKENDS = ("auto", "torch", "onnx")
 
 
 def pick_backend(backend: str, device: torch.device, compile: bool = False) -> str:
-    """Resolve ``auto``: onnxruntime on the CPU when it is installed and no ``torch.compile`` was asked for —
-    measured the fastest there at 640×360 and 1280×720 with no per-size compilation (benchmarks/RESULTS.md,
-    "Feed-forward speed: fused layers") — else torch (CUDA, or onnxruntime missing)."""
+    """Resolve ``auto`` on the CPU: torch when the network is to be compiled (long clips: fused + compiled was
+    the fastest per frame, 1.5–1.75× the eager reference), else onnxruntime when installed (1.43–1.54×, 1.1–1.3×
+    faster than uncompiled torch, no compilation wait; benchmarks/RESULTS.md, "Feed-forward speed: fused
+    layers"). CUDA: torch."""
     if backend != "auto":
         return backend
     from ..nets.onnx import onnx_available
