@@ -107,6 +107,27 @@ def test_pair_noise_setting_reaches_the_synthetic_pairs(tiny_data, noise):
     assert residual.std() < 1e-4 if noise == 0 else 0.5 * noise < residual.std() < 2 * noise
 
 
+def test_video_pairs_only_leaves_stills_unpaired(tiny_data, tmp_path):
+    from vidstyle.train.loop import PairSource
+
+    seq = tmp_path / "video" / "seq"
+    seq.mkdir(parents=True)
+    for i, photo in enumerate(sorted(tiny_data[0].iterdir())):  # a 3-frame "sequence"
+        (seq / f"{i:05d}.png").write_bytes(photo.read_bytes())
+    kinds = set()
+    for paired_stills in (True, False):
+        cfg = replace(TINY, synthetic_pairs=paired_stills, video_fraction=0.5, held_out=())
+        src = PairSource([tiny_data[0]], 32, tmp_path / "video", cfg, pairs=True)
+        g = torch.Generator().manual_seed(0)
+        for _ in range(12):
+            cur, prev, flow, mask = src.sample(2, g)
+            kinds.add((paired_stills, prev is None))
+    assert kinds == {(True, False), (False, False), (False, True)}  # stills unpaired only when asked
+    cfg = replace(TINY, synthetic_pairs=False, held_out=(), steps=4)
+    out, card = _train(tiny_data, tmp_path, cfg=cfg, name="vp", video=tmp_path / "video")
+    assert card["training"]["synthetic_pairs"] is False and "temporal" in card["final_losses"]
+
+
 def test_pure_shift_flow_is_the_shift():
     cfg = MotionConfig(shift=0.1, rotate_deg=0.0, zoom=0.0, tps_jitter=0.0)
     flow = random_motion_flow(3, 20, 30, cfg, torch.Generator().manual_seed(3))

@@ -136,6 +136,7 @@ class TrainConfig:
     luminance_weight: float = 0.0  # ReCoNet's luminance-change term on top of the temporal loss
     video_fraction: float = 0.5  # share of steps drawing real DAVIS pairs when --video is given
     pair_noise: float | None = None  # noise std on each frame of a synthetic-motion pair; None: MotionConfig's
+    synthetic_pairs: bool = True  # False: with --video, the temporal loss sees only real DAVIS pairs (stills: none)
     held_out: tuple[str, ...] = ("dog", "soapbox", "parkour")  # DAVIS sequences kept for evaluation
     flow_method: str = "dis"
     content_layers: tuple[str, ...] = ("relu3_1",)

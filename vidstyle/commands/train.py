@@ -35,6 +35,7 @@ def train(
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight (0 = off).")] = None,
     luminance_weight: Annotated[Optional[float], typer.Option(min=0.0, help="ReCoNet luminance term (needs pairs).")] = None,
     pair_noise: Annotated[Optional[float], typer.Option(min=0.0, max=0.5, help="Noise std on each frame of a synthetic-motion pair (default 0.02).")] = None,
+    synthetic_pairs: Annotated[bool, typer.Option("--synthetic-pairs/--video-pairs-only", help="With --video: also make synthetic-motion pairs from the stills for the temporal loss (default), or use real pairs only.")] = True,
     teacher: Annotated[Optional[Path], typer.Option(help="Distil: mimic this trained model (usually with --arch lite).")] = None,
     init: Annotated[Optional[str], typer.Option(help="Start from this model's weights (fine-tune another style).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
@@ -63,6 +64,7 @@ def train(
     cfg = replace(TrainConfig(), arch=arch.value, residual=residual, size=size, style_size=style_size, steps=steps, batch_size=batch_size,
                   lr=lr, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                   temporal_weight=temporal_weight, luminance_weight=luminance_weight, pair_noise=pair_noise,
+                  synthetic_pairs=synthetic_pairs,
                   checkpoint_every=checkpoint_every, seed=seed)
     common = dict(content=content, out=out, cfg=cfg, video=video, checkpoint=checkpoint, resume=resume,
                   device=device.value, force=force, progress=not quiet, name=name)

@@ -73,7 +73,7 @@ class PairSource:
         if self.video is not None and float(torch.rand(1, generator=g)) < self.cfg.video_fraction:
             return self.video.sample(batch, g)
         stills = self.stills.sample(batch, g)
-        if not self.pairs:
+        if not self.pairs or (self.video is not None and not self.cfg.synthetic_pairs):
             return stills, None, None, None
         motion = MotionConfig() if self.cfg.pair_noise is None else MotionConfig(noise=self.cfg.pair_noise)
         return synthetic_pair(stills, motion, generator=g)
@@ -259,14 +259,15 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
 
         cur, prev, flow, mask = data.sample(cfg.batch_size, g)
         cur = cur.to(dev)
-        if temporal:
+        pair = temporal and prev is not None  # stills come unpaired with synthetic_pairs off
+        if pair:
             both = net(torch.cat([cur, prev.to(dev)]))
             out_t, out_prev = both.chunk(2)
         else:
             out_t = net(cur)
         losses = crit(out_t, cur)
         total = cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"] + cfg.tv_weight * losses["tv"]
-        if temporal:
+        if pair:
             flow, mask = flow.to(dev), mask.to(dev)
             warped = warp(out_prev, flow)
             losses["temporal"] = temporal_loss(out_t, warped, mask)
@@ -289,6 +290,7 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
                      "batch_size": cfg.batch_size, "lr": cfg.lr, "content_weight": cfg.content_weight,
                      "style_weight": cfg.style_weight, "tv_weight": cfg.tv_weight,
                      "temporal_weight": cfg.temporal_weight, "luminance_weight": cfg.luminance_weight,
+                     "synthetic_pairs": cfg.synthetic_pairs, "pair_noise": cfg.pair_noise,
                      "content_layers": list(cfg.content_layers), "style_layers": list(cfg.style_layers),
                      "init_from": init_info, "seed": cfg.seed, "device": str(dev),
                      "seconds_last_run": round(seconds, 1), "vgg": crit.vgg.normalisation},
