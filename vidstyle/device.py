@@ -47,8 +47,8 @@ def compile_for_inference(module: torch.nn.Module):
     """``torch.compile`` (inductor) with weight freezing and static shapes — for inference only.
 
     Compiles lazily on the first call and again for every new input shape: a shape-generic
-    ("dynamic") graph, which torch switches to by default after the second shape, ran 1.3–2× slower
-    than a static one here (1280×720 after 640×360: 2.76 s vs 1.38 s per frame).
+    ("dynamic") graph, which torch switches to by default after the second shape, ran 2× slower
+    than a static one here (full network at 1280×720 after 640×360: 2.76 s vs 1.38 s per frame).
     """
     import torch._dynamo.config as dynamo_config
     import torch._inductor.config as inductor_config
