@@ -42,6 +42,9 @@ class SpaceToDepthConv(nn.Module):
         cout, cin, k, _ = w.shape
         r = factor
         self.factor, self.pad, self.taps = r, k // 2, math.ceil((r + k - 1) / r)
+        # For H, W multiples of the factor the padded input splits into whole blocks and the conv's valid output
+        # is exactly H/factor blocks: no extra padding or cropping (TransformerNet's case; k = 9, factor 2).
+        self.exact_fit = (2 * self.pad) % r == 0 and 2 * self.pad // r == self.taps - 1
         big = w.new_zeros(cout, r, r, cin, r, r, self.taps, self.taps)  # out (o, qy, qx) ← in (c, ry, rx) at tap (Y, X)
         for qy in range(r):
             for qx in range(r):
@@ -58,16 +61,11 @@ class SpaceToDepthConv(nn.Module):
         h, w = x.shape[-2:]
         r, p = self.factor, self.pad
         x = F.pad(x, (p, p, p, p), mode="reflect")
-        if h % r == 0 and w % r == 0 and self._exact_fit():  # TransformerNet's case: no shape arithmetic, so
+        if self.exact_fit and h % r == 0 and w % r == 0:  # TransformerNet's case: no shape arithmetic, so
             return F.pixel_shuffle(self.conv(F.pixel_unshuffle(x, r)), r)  # a traced (ONNX) graph fits any size
         full_h, full_w = (r * (math.ceil(n / r) + self.taps - 1) for n in (h, w))  # ≥ n + 2p
         x = F.pad(x, (0, full_w - x.shape[-1], 0, full_h - x.shape[-2]))  # zeros only feed cropped outputs
         return F.pixel_shuffle(self.conv(F.pixel_unshuffle(x, r)), r)[..., :h, :w]
-
-    def _exact_fit(self) -> bool:
-        """For H, W multiples of the factor: the padded input splits into whole blocks and the conv's valid
-        output is exactly H/factor blocks."""
-        return (2 * self.pad) % self.factor == 0 and 2 * self.pad // self.factor == self.taps - 1
 
 
 def _phase_taps(k: torch.Tensor, phase: int, dim: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ PyTorch with no per-size compilation, so it is the CPU path for clips too short 
 * :class:`OnnxNet`: an ``InferenceSession`` with the network's calling convention:
   ``N×3×H×W`` float32 RGB [0, 1] in, same shape in [0, 1] out (torch tensors, CPU).
 
-``onnx`` (the exporter's dependency) and ``onnxruntime`` are optional: ``pip install vidstyle[onnx]``.
+``onnx`` (the exporter's dependency) and ``onnxruntime`` are core dependencies; the checks for them stay for trimmed installs.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def onnx_available() -> bool:
 
 def _require(module: str) -> None:
     if not _has(module):
-        raise VidstyleError(f"{module} is not installed; pip install 'vidstyle[onnx]' for ONNX export and the onnx backend")
+        raise VidstyleError(f"{module} is not installed (a dependency of vidstyle); pip install {module}")
 
 
 def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: bool = True) -> dict[str, float | str]:
