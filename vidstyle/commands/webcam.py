@@ -20,6 +20,7 @@ class SmoothMethod(str, Enum):
 def webcam(
     source: Annotated[str, typer.Option("--source", help="Camera index (0), device (/dev/video2), stream URL or video file.")] = "0",
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Feed-forward model name (in models/) or .safetensors path; repeat to cycle with n/p. Default: every lite model in models/.")] = None,
+    style: Annotated[list[Path] | None, typer.Option("--style", "-s", help="Any painting (or a folder of them), painted live by the style-embedding network (--method magenta); repeat to cycle with n/p.")] = None,
     size: Annotated[str | None, typer.Option(help="Display/recording size WxH (default: the source fitted into 640 px).")] = None,
     internal_size: Annotated[str | None, typer.Option(help="Inference size WxH, upsampled to --size (default: half of --size).")] = None,
     record: Annotated[Path | None, typer.Option(help="Also write the stylised stream (no overlay) to this video file.")] = None,
@@ -59,7 +60,10 @@ def webcam(
     if not snapshot_dir.is_dir():
         raise VidstyleError(f"snapshot folder {snapshot_dir} does not exist; create it or pass --snapshot-dir")
     dev = _set_up_device(device.value, cfg.threads)
-    stylisers, names = load_live_models(model or [], dev, compile_net)
+    stylisers, names = load_live_styles(style, dev) if style and not model else ([], [])
+    if model or not style:
+        more, more_names = load_live_models(model or [], dev, compile_net)
+        stylisers, names = stylisers + more, names + more_names
 
     live_source = open_source(source, loop=loop, request_size=cfg.size)
     recorder = win = None
@@ -120,6 +124,22 @@ def _set_up_device(name: str, threads: int | None):
     dev = resolve_device(name)
     set_live_threads(threads)
     return dev
+
+
+def load_live_styles(styles: list[Path], device) -> tuple[list, list[str]]:
+    """A style-embedding styliser per painting (a folder adds every image in it, sorted), sharing one network.
+
+    Returns:
+        ``(stylisers, names)``.
+    """
+    from ..nets.magenta import load_predictor, load_transformer
+    from ..stylise.magenta import MagentaStyliser
+    from ..train.datasets import list_images
+
+    files = [f for s in styles for f in (list_images([s]) if s.is_dir() else [s])]
+    predictor, generator = load_predictor(), load_transformer()
+    stylisers = [MagentaStyliser([f], predictor=predictor, transformer=generator, device=device) for f in files]
+    return stylisers, [f"magenta: {f.stem}" for f in files]
 
 
 def load_live_models(models: list[str], device, compile_net: bool = False) -> tuple[list, list[str]]:
