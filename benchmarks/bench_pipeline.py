@@ -56,6 +56,10 @@ def make_styliser(name: str) -> Styliser:
         from vidstyle.stylise.arbitrary import ArbitraryStyliser
 
         return ArbitraryStyliser([STYLE], method="wct", levels=("relu2_1", "relu1_1"))
+    if name.startswith("magenta:"):
+        from vidstyle.stylise.magenta import MagentaStyliser
+
+        return MagentaStyliser([name.split(":", 1)[1]])
     if name.startswith("fast:"):
         from vidstyle.stylise.feedforward import FeedForwardStyliser
 

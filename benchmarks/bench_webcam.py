@@ -66,13 +66,22 @@ def pick_clip(wanted: str) -> Path:
     return fallback
 
 
+#: ``--style PAINTING``: benchmark the style-embedding network (any painting) instead of a lite model.
+STYLE: Path | None = None
+
+
 def run_config(name: str, clip: Path, size, internal, seconds: float, smooth: bool, record: Path | None = None,
                pipelined: bool = False):
     from vidstyle.config import LiveConfig
     from vidstyle.live import LiveLoop
     from vidstyle.media.live import RecordSink, open_source
 
-    styliser, model = lite_styliser()
+    if STYLE is not None:
+        from vidstyle.stylise.magenta import MagentaStyliser
+
+        styliser, model = MagentaStyliser([STYLE]), f"style-embedding network (magenta), style {STYLE.name}"
+    else:
+        styliser, model = lite_styliser()
     cfg = LiveConfig(size=size, internal_size=internal, smooth=smooth)
     source = open_source(str(clip), loop=True)
     recorder = RecordSink(record, size, fps=source.fps or 25, force=True, preset=cfg.record_preset,
@@ -129,7 +138,11 @@ def main() -> None:
     parser.add_argument("--pipelined", action="store_true", help="stylise on a worker thread while rendering")
     parser.add_argument("--record", type=Path, default=None, help="record 10 s at 640×360 here and save a frame PNG")
     parser.add_argument("--json", type=Path, default=None, help="append result lines (JSON) to this file")
+    parser.add_argument("--style", type=Path, default=None,
+                        help="run the style-embedding network (--method magenta) with this painting instead of a lite model")
     args = parser.parse_args()
+    global STYLE
+    STYLE = args.style
 
     from vidstyle.live import set_live_threads
 
