@@ -243,10 +243,10 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
     from .methods import build_styliser
 
     input = Path(input)
-    styles = [Path(s) for s in styles]
-    output = Path(output) if output is not None else default_video_output(input, styles, model)
+    style_paths = [Path(s) for s in styles]
+    output = Path(output) if output is not None else default_video_output(input, style_paths, model)
     _check_target(output, force)
-    for style in styles:
+    for style in style_paths:
         if style.is_dir():
             raise VidstyleError(f"style image {style} is a folder; pass an image file")
         if not style.is_file():
@@ -261,7 +261,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             estimator = get_estimator(flow.method, flow.weights, device=dev)
         info = reader.info
         compile = should_compile(video.compile, info.frame_count, info.width, info.height)
-        styliser, description = build_styliser(method, styles, model, optimise=optimise, temporal=temporal,
+        styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
                                                compile=compile)
         if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0:

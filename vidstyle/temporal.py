@@ -182,18 +182,20 @@ class TemporalState:
         """
         if self.prev_input is not None and self.prev_input.shape[-2:] != frames.shape[-2:]:
             self.prev_input = None  # size changed mid-stream: treat as a new shot
-        first = self.prev_input is None
-        previous = frames[:-1] if first else torch.cat([self.prev_input, frames[:-1]])
+        prev_input, prev_hist = self.prev_input, self.prev_hist
+        first = prev_input is None or prev_hist is None
+        previous = frames[:-1] if prev_input is None or first else torch.cat([prev_input, frames[:-1]])
         current = frames[1:] if first else frames
         observations = [Observation(FrameState())] if first else []
         hists = thumbnail_histogram(frames)
         if len(current):
-            prev_hists = hists[:-1] if first else torch.cat([self.prev_hist, hists[:-1]])
+            prev_hists = hists[:-1] if prev_hist is None or first else torch.cat([prev_hist, hists[:-1]])
             dist = (0.5 * (hists[len(frames) - len(current):] - prev_hists).abs().sum(-1).mean(-1)).tolist()
             flow = mask = back = None
             reliable: list[float | None] = [None] * len(current)
             if self.estimator is not None:
-                flow, mask, back, reliable = self._flow(current, previous)
+                flow, mask, back, matched = self._flow(current, previous)
+                reliable = list(matched)
             for i, (d, r) in enumerate(zip(dist, reliable)):
                 cut = is_cut(d, r, self.cfg, self.recent_reliable)
                 self.cuts += cut
@@ -221,7 +223,7 @@ class TemporalState:
         h, w = current.shape[-2:]
         limit = self.cfg.flow_max_side
         small = limit is not None and max(h, w) > limit
-        if small:
+        if limit is not None and small:
             scale = limit / max(h, w)
             size = (max(8, round(h * scale)), max(8, round(w * scale)))
             current, previous = (F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
