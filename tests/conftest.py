@@ -42,3 +42,22 @@ def cli(capsys, monkeypatch):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def small_vgg(monkeypatch):
+    """Install a narrow, randomly initialised VGG-19 (:func:`vidstyle.nets.vgg.small_vgg`) wherever vidstyle loads
+    the loss network, so a unit test of losses or stylisers need not read the real 80 MB weights. Returns the
+    builder (``small_vgg(layers)``)."""
+    import vidstyle.api
+    import vidstyle.nets.vgg
+    import vidstyle.stylise.arbitrary
+    import vidstyle.stylise.ruder
+    from vidstyle.nets.vgg import small_vgg as build
+
+    def load(layers, source="auto", path=None, device="cpu", pool="max"):
+        return build(layers, device=device)
+
+    for module in (vidstyle.nets.vgg, vidstyle.api, vidstyle.stylise.ruder, vidstyle.stylise.arbitrary):
+        monkeypatch.setattr(module, "load_vgg", load)
+    return build

@@ -243,7 +243,7 @@ def test_strength_zero_is_the_frames_own_embedding():
     frame = torch.rand(1, 3, 24, 32)
     out = st.stylise(frame)
     with torch.no_grad():
-        own = st.predictor(style_views(frame)).mean(0, keepdim=True)
+        own = st.predictor(style_views(frame, st.style_view)).mean(0, keepdim=True)
         expected = st._generate(frame, own)
     torch.testing.assert_close(out, expected.clamp(0, 1), atol=1e-5, rtol=1e-5)
     full = _styliser(strength=1.0).stylise(frame)

@@ -74,7 +74,7 @@ def test_cli_export_and_run_with_onnx_backend(cli, tmp_path):
     for backend in ("torch", "onnx", "auto"):
         target = tmp_path / f"{backend}"  # no extension: lossless PNG frames
         code, out, err = cli("run", clip, "--model", "starry-night-lite", "--backend", backend, "--no-temporal",
-                             "-o", target, "-q")
+                             "-o", target)  # not -q: the method line names the backend
         assert code == 0, err
         assert (backend != "torch") == ("onnxruntime" in err)
         with open_frames(target) as reader:

@@ -11,7 +11,7 @@ from vidstyle.errors import VidstyleError
 from vidstyle.flow import get_estimator, reliability_mask, warp
 from vidstyle.losses import temporal_loss
 from vidstyle.media.reader import open_frames
-from vidstyle.stylise.base import FrameState, Styliser
+from vidstyle.stylise.base import FrameState, Styliser, TemporalMode
 from vidstyle.temporal import TemporalState, blend, histogram_distance, is_cut
 
 
@@ -195,7 +195,7 @@ def test_ruder_lower_temporal_loss_than_per_frame(encoder, style):
 
     per_frame = OptimiseStyliser([style], cfg, encoder=encoder)
     ruder = RuderStyliser([style], cfg, tcfg, encoder=encoder)
-    assert ruder.temporal and not per_frame.temporal
+    assert ruder.temporal_mode is TemporalMode.SEQUENTIAL and per_frame.temporal_mode is TemporalMode.PER_FRAME
     outs_pf = per_frame.stylise(frames)
     outs_r = []
     for t in range(3):
@@ -291,6 +291,6 @@ def test_multipass_lowers_temporal_error_and_joins_windows(encoder, style):
     assert seam(joined) < 0.5 * seam(cut)
 
     styliser, text = build_styliser("optimise-temporal", [style], optimise=cfg, temporal=tcfg, flow_estimator=dis)
-    assert isinstance(styliser, MultiPassStyliser) and styliser.blends_itself and "multi-pass" in text
+    assert isinstance(styliser, MultiPassStyliser) and styliser.temporal_mode is TemporalMode.SELF_CONSISTENT and "multi-pass" in text
     with pytest.raises(VidstyleError, match="passes"):
         MultiPassStyliser([style], cfg, TemporalConfig(passes=1), dis, encoder=encoder)

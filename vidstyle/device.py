@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 
 from .errors import VidstyleError
+
+#: Accepted ``--device`` values (``cuda:N`` is any CUDA device index): the one list the CLI, config
+#: validation and batch jobs use.
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "cuda:N", "mps")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def check_device_name(name: str) -> str:
+    """``name`` lower-cased when it is one of :data:`DEVICES` (any ``cuda:N``), else a user error."""
+    if not isinstance(name, str) or not _DEVICE.fullmatch(name.lower()):
+        raise VidstyleError(f"unknown device {name!r}; allowed values are {', '.join(DEVICES)}")
+    return name.lower()
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -15,17 +28,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     ``auto`` takes CUDA when present, else the CPU. Asking for CUDA on a machine
     without it is a user error, not a silent fallback.
     """
-    name = (name or "auto").lower()
+    name = check_device_name(name or "auto")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise VidstyleError("--device cuda was requested but no CUDA device is available; use --device cpu or auto")
     if name == "mps" and not torch.backends.mps.is_available():
         raise VidstyleError("--device mps was requested but MPS is not available; use --device cpu or auto")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise VidstyleError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise VidstyleError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device(name)
 
 
 def use_all_cores() -> int:

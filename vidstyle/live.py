@@ -210,8 +210,8 @@ class LiveSmoother:
         flow_method: estimator name for ``flow`` (see :func:`vidstyle.flow.get_estimator`).
     """
 
-    def __init__(self, method: str = "flow", strength: float = 0.6, tolerance: float = 0.08,
-                 flow_method: str = "dis-fast") -> None:
+    def __init__(self, method: str = LiveConfig.smooth_method, strength: float = LiveConfig.smooth_strength,
+                 tolerance: float = LiveConfig.smooth_tolerance, flow_method: str = LiveConfig.flow_method) -> None:
         if method not in ("flow", "ema"):
             raise VidstyleError(f"unknown smoothing method {method!r}; use flow or ema")
         if not 0.0 <= strength < 1.0:

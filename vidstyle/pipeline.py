@@ -24,7 +24,7 @@ from .config import FlowConfig, OptimiseConfig, TemporalConfig, VideoConfig, sho
 from .errors import VidstyleError
 from .flow import FlowEstimator
 from .progress import progress_bar
-from .stylise.base import Styliser
+from .stylise.base import FrameState, Styliser, TemporalMode
 from .temporal import TemporalState
 
 #: Stages timed by :func:`run_pipeline`, in pipeline order.
@@ -104,9 +104,11 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
             ``info`` and ``stopped_early``).
         writer: anything with ``write(frames N×3×H×W [0, 1], pts)`` (a ``VideoWriter``); the caller
             opens and closes it.
-        styliser: any :class:`Styliser`. Temporal ones (``styliser.temporal``) receive a
-            :class:`FrameState` per frame and are called one frame at a time; the others
-            stylise whole batches and get flow-guided blending on top.
+        styliser: any :class:`Styliser`; its ``temporal_mode`` picks the loop
+            (:class:`~vidstyle.stylise.base.TemporalMode`): ``SEQUENTIAL`` ones are called one frame at a
+            time with a complete :class:`FrameState`; ``PER_FRAME`` ones stylise whole batches (split at
+            cuts) and get flow-guided blending on top; ``SELF_CONSISTENT`` ones get each window (split at
+            cuts) with the flows estimated here in ``state.window`` and are not blended.
         flow_estimator: flow between consecutive frames; None disables temporal consistency
             (cuts are then still detected from colour histograms).
         temporal_cfg: blending strength and cut thresholds.
@@ -123,7 +125,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
     stats = PipelineStats()
     info = getattr(reader, "info", None)
     total = info.frame_count if info is not None else None
-    self_consistent = getattr(styliser, "blends_itself", False)
+    mode = styliser.temporal_mode
     start = time.perf_counter()
     with progress_bar(total, description, enabled=progress) as bar:
         batches = iter(reader)
@@ -135,14 +137,13 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
             frames = batch.frames
             with timer("flow"):
                 observations = state.observe(frames)
-            if styliser.temporal:
+            if mode is TemporalMode.SEQUENTIAL:  # one frame at a time, with the previous output and its flow
                 outputs = []
                 for i, obs in enumerate(observations):
                     if obs.cut:
                         styliser.reset()
-                    obs.state.prev_output = state.prev_output if obs.state.flow is not None else None
                     with timer("stylise"):
-                        out = styliser.stylise(frames[i:i + 1], obs.state)
+                        out = styliser.stylise(frames[i:i + 1], state.frame_state(obs))
                     state.commit(out)
                     outputs.append(out)
                 result = torch.cat(outputs)
@@ -155,13 +156,18 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                     for a, b in itertools.pairwise(starts):
                         if observations[a].cut:
                             styliser.reset()
-                        parts.append(styliser.stylise(frames[a:b], None))
+                        window = None
+                        if mode is TemporalMode.SELF_CONSISTENT:  # the flows estimated above, once
+                            window = FrameState(window=(state.frame_state(observations[a]),
+                                                        *(o.state for o in observations[a + 1:b])))
+                        parts.append(styliser.stylise(frames[a:b], window))
                     stylised = torch.cat(parts)
                 with timer("blend"):
                     outputs = []
                     for i, obs in enumerate(observations):
-                        # Self-consistent stylisers (multi-pass) are not blended again.
-                        out = stylised[i:i + 1] if self_consistent else state.blend(stylised[i:i + 1], obs)
+                        # Self-consistent stylisers are not blended again.
+                        out = stylised[i:i + 1] if mode is TemporalMode.SELF_CONSISTENT else \
+                            state.blend(stylised[i:i + 1], obs)
                         state.commit(out)
                         outputs.append(out)
                     result = torch.cat(outputs)
@@ -237,10 +243,12 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
     from .methods import build_styliser
 
     input = Path(input)
-    styles = [Path(s) for s in styles]
-    output = Path(output) if output is not None else default_video_output(input, styles, model)
+    style_paths = [Path(s) for s in styles]
+    output = Path(output) if output is not None else default_video_output(input, style_paths, model)
     _check_target(output, force)
-    for style in styles:
+    for style in style_paths:
+        if style.is_dir():
+            raise VidstyleError(f"style image {style} is a folder; pass an image file")
         if not style.is_file():
             raise VidstyleError(f"style image {style} not found")
     dev = resolve_device(device)
@@ -253,10 +261,10 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             estimator = get_estimator(flow.method, flow.weights, device=dev)
         info = reader.info
         compile = should_compile(video.compile, info.frame_count, info.width, info.height)
-        styliser, description = build_styliser(method, styles, model, optimise=optimise, temporal=temporal,
+        styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
                                                compile=compile)
-        if not styliser.temporal and temporal.strength <= 0 and not temporal.long_term:
+        if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0:
             estimator = None  # nothing would use the flow
         if on_method is not None:
             on_method(description)

@@ -182,18 +182,20 @@ class TemporalState:
         """
         if self.prev_input is not None and self.prev_input.shape[-2:] != frames.shape[-2:]:
             self.prev_input = None  # size changed mid-stream: treat as a new shot
-        first = self.prev_input is None
-        previous = frames[:-1] if first else torch.cat([self.prev_input, frames[:-1]])
+        prev_input, prev_hist = self.prev_input, self.prev_hist
+        first = prev_input is None or prev_hist is None
+        previous = frames[:-1] if prev_input is None or first else torch.cat([prev_input, frames[:-1]])
         current = frames[1:] if first else frames
         observations = [Observation(FrameState())] if first else []
         hists = thumbnail_histogram(frames)
         if len(current):
-            prev_hists = hists[:-1] if first else torch.cat([self.prev_hist, hists[:-1]])
+            prev_hists = hists[:-1] if prev_hist is None or first else torch.cat([prev_hist, hists[:-1]])
             dist = (0.5 * (hists[len(frames) - len(current):] - prev_hists).abs().sum(-1).mean(-1)).tolist()
-            flow = mask = None
+            flow = mask = back = None
             reliable: list[float | None] = [None] * len(current)
             if self.estimator is not None:
-                flow, mask, reliable = self._flow(current, previous)
+                flow, mask, back, matched = self._flow(current, previous)
+                reliable = list(matched)
             for i, (d, r) in enumerate(zip(dist, reliable)):
                 cut = is_cut(d, r, self.cfg, self.recent_reliable)
                 self.cuts += cut
@@ -202,14 +204,16 @@ class TemporalState:
                 else:  # a short memory: the level of the last few frames
                     self.recent_reliable = r if self.recent_reliable is None else 0.5 * (self.recent_reliable + r)
                 state = FrameState(prev_input=previous[i:i + 1])
-                if flow is not None and mask is not None and not cut:
-                    state.flow, state.mask = flow[i:i + 1], mask[i:i + 1]
+                if flow is not None and mask is not None and back is not None and not cut:
+                    state.flow, state.mask, state.back_flow = flow[i:i + 1], mask[i:i + 1], back[i:i + 1]
                 observations.append(Observation(state, cut, d, r))
         self.prev_input, self.prev_hist = frames[-1:].clone(), hists[-1:]
         return observations
 
-    def _flow(self, current: torch.Tensor, previous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-        """Flow ``warp(previous, flow) ≈ current``, its reliability mask and matched fractions, at full size.
+    def _flow(self, current: torch.Tensor,
+              previous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[float]]:
+        """Flow ``warp(previous, flow) ≈ current``, its reliability mask, the backward flow
+        (``warp(current, back) ≈ previous``) and matched fractions, at full size.
 
         Above ``cfg.flow_max_side`` the flow, mask and cut statistics are computed on
         downscaled frames (DIS and the mask cost grow with the pixel count; smooth motion
@@ -219,21 +223,23 @@ class TemporalState:
         h, w = current.shape[-2:]
         limit = self.cfg.flow_max_side
         small = limit is not None and max(h, w) > limit
-        if small:
+        if limit is not None and small:
             scale = limit / max(h, w)
             size = (max(8, round(h * scale)), max(8, round(w * scale)))
             current, previous = (F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
                                  for x in (current, previous))
         flow = self.estimator.estimate(current, previous)
-        mask = reliability_mask(flow, self.estimator.estimate(previous, current))
+        back = self.estimator.estimate(previous, current)
+        mask = reliability_mask(flow, back)
         reliable = matched_fraction(current, previous, flow, mask, self.cfg.cut_match_tolerance).tolist()
         if small:
             sh, sw = current.shape[-2:]
             gain = torch.tensor([(w - 1) / max(sw - 1, 1), (h - 1) / max(sh - 1, 1)], device=flow.device,
                                 dtype=flow.dtype).view(1, 2, 1, 1)  # align_corners=True pixel grids
             flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=True) * gain
+            back = F.interpolate(back, size=(h, w), mode="bilinear", align_corners=True) * gain
             mask = F.interpolate(mask, size=(h, w), mode="nearest")
-        return flow, mask, reliable
+        return flow, mask, back, reliable
 
     def blend(self, stylised: torch.Tensor, obs: Observation) -> torch.Tensor:
         """Blend the warped previous output into ``stylised`` (``1×3×H×W``) where the flow is reliable.
@@ -245,6 +251,12 @@ class TemporalState:
                 or self.prev_output.shape != stylised.shape):
             return stylised
         return blend(stylised, warp(self.prev_output, state.flow), state.mask, self.cfg.strength)
+
+    def frame_state(self, obs: Observation) -> FrameState:
+        """``obs.state`` completed with the previous output (when the flow links this frame to it)."""
+        state = obs.state
+        state.prev_output = self.prev_output if state.flow is not None else None
+        return state
 
     def commit(self, output: torch.Tensor) -> None:
         """Remember ``output`` (``1×3×H×W``) as the previous output for the next frame."""

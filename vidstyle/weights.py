@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .config import package_data
 from .errors import WeightsError
 
 # --------------------------------------------------------------------------- VGG-19
@@ -150,7 +151,7 @@ def load_vgg_state(source: VGGSource, path: Path, n_convs: int = 16) -> dict[str
 def models_dir() -> Path:
     """Folder of the weights the project ships (``$VIDSTYLE_MODELS`` overrides)."""
     env = os.environ.get("VIDSTYLE_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+    return Path(env) if env else package_data("models")
 
 
 def load_safetensors(path: str | Path, expected_sha256: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -22,27 +22,31 @@ Relative paths are relative to the job file's folder.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import re
 import string
+import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from ..config import (
+    IMAGE_SUFFIXES,
+    ConfigError,
     FlowConfig,
     OptimiseConfig,
     TemporalConfig,
     VideoConfig,
     load_preset,
+    package_data,
 )
 from ..errors import VidstyleError
 
-#: Folder holding the named presets (``quality``, ``fast``, ``realtime``) and example jobs.
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+#: Folder holding the named presets (``quality``, ``fast``, ``realtime``) and example jobs (package data).
+CONFIGS_DIR = package_data("configs")
 
 #: Config sections a job may override, and the dataclass each loads into.
 SECTIONS: dict[str, type] = {"optimise": OptimiseConfig, "flow": FlowConfig, "temporal": TemporalConfig,
@@ -51,7 +55,6 @@ SECTIONS: dict[str, type] = {"optimise": OptimiseConfig, "flow": FlowConfig, "te
 #: Fields allowed in an output template.
 TEMPLATE_FIELDS = ("job", "input_stem", "input_name", "style", "method", "preset")
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
 
 
@@ -152,10 +155,11 @@ def key_lines(text: str) -> dict[tuple, int]:
 
 
 class _Where:
-    """Formats ``file:line: key`` for errors about a key path."""
+    """Formats ``file:line: key`` for errors about a key path, and collects every problem of a file."""
 
     def __init__(self, path: Path, text: str) -> None:
         self.path, self.lines = path, key_lines(text)
+        self.problems: list[str] = []
 
     def error(self, keypath: tuple, message: str) -> VidstyleError:
         line = None
@@ -166,6 +170,20 @@ class _Where:
         shown = ".".join(f"[{k}]" if isinstance(k, int) else k for k in keypath).replace(".[", "[")
         at = f"{self.path}:{line}" if line else str(self.path)
         return VidstyleError(f"{at}: {shown}: {message}")
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[None]:
+        """Record a :class:`VidstyleError` raised inside and carry on with the next check."""
+        try:
+            yield
+        except VidstyleError as e:
+            if str(e) not in self.problems:
+                self.problems.append(str(e))
+
+    def raise_problems(self) -> None:
+        """One :class:`VidstyleError` listing every problem found, one ``FILE:LINE: key: what`` line each."""
+        if self.problems:
+            raise VidstyleError("\n".join(self.problems))
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -191,16 +209,27 @@ def _check_type(where: _Where, keypath: tuple, value: Any, default: Any) -> Any:
 
 
 def _section(where: _Where, keypath: tuple, values: Any, cls: type, base: Any) -> Any:
+    """``base`` with the table's values; every bad key or value is recorded (the good ones still apply)."""
     if not isinstance(values, dict):
         raise where.error(keypath, f"expected a table [{keypath[-1]}], got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     changes = {}
     for key, value in values.items():
-        if key not in fields:
-            raise where.error(keypath + (key,), f"unknown key; known: {', '.join(sorted(fields))}")
-        changes[key] = _check_type(where, keypath + (key,), value, getattr(base, key))
+        with where.collect():
+            if key not in fields:
+                raise where.error(keypath + (key,), f"unknown key; known: {', '.join(sorted(fields))}")
+            value = _check_type(where, keypath + (key,), value, getattr(base, key))
+            _validated(where, keypath, base, {key: value})  # this value on its own
+            changes[key] = value
+    return _validated(where, keypath, base, changes)
+
+
+def _validated(where: _Where, keypath: tuple, base: Any, changes: dict[str, Any]) -> Any:
+    """``dataclasses.replace(base, **changes)``; the config's own validation errors name their key."""
     try:
         return dataclasses.replace(base, **changes)
+    except ConfigError as e:
+        raise where.error(keypath + (e.key,), e.reason) from None
     except (TypeError, ValueError) as e:
         raise where.error(keypath, str(e)) from None
 
@@ -210,33 +239,48 @@ def _settings(where: _Where, keypath: tuple, table: dict, base: Settings) -> Set
     for f in dataclasses.fields(Settings):
         if f.name not in table:
             continue
-        value = table[f.name]
-        kp = keypath + (f.name,)
-        if f.name == "frames":
-            if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
-                    and 0 <= value[0] <= value[1]):
-                raise where.error(kp, f"expected [first, last] frame indices with first <= last, got {value!r}")
-            changes[f.name] = tuple(value)
-            continue
-        if f.name == "preset":
-            if not isinstance(value, str):
-                raise where.error(kp, f"expected a preset name or path, got {value!r}")
-            changes[f.name] = value
-            continue
-        value = _check_type(where, kp, value, getattr(base, f.name))
-        if f.name in ("chunk_frames",) and value < 1 or f.name in ("warmup", "cut_snap", "retries") and value < 0:
-            raise where.error(kp, f"must be {'>= 1' if f.name == 'chunk_frames' else '>= 0'}, got {value}")
-        changes[f.name] = value
+        with where.collect():
+            changes[f.name] = _setting(where, keypath + (f.name,), f.name, table[f.name], base)
     settings = dataclasses.replace(base, **changes)
-    try:
-        names = {n for _, n, _, _ in string.Formatter().parse(settings.output) if n is not None}
-    except ValueError as e:
-        raise where.error(keypath + ("output",), f"bad template {settings.output!r}: {e}") from None
-    unknown = names - set(TEMPLATE_FIELDS)
-    if unknown:
-        raise where.error(keypath + ("output",), f"unknown template field {{{min(unknown)}}}; "
-                                                 f"use {', '.join('{' + t + '}' for t in TEMPLATE_FIELDS)}")
+    with where.collect():
+        try:
+            names = {n for _, n, _, _ in string.Formatter().parse(settings.output) if n is not None}
+        except ValueError as e:
+            raise where.error(keypath + ("output",), f"bad template {settings.output!r}: {e}") from None
+        unknown = names - set(TEMPLATE_FIELDS)
+        if unknown:
+            raise where.error(keypath + ("output",), f"unknown template field {{{min(unknown)}}}; "
+                                                     f"use {', '.join('{' + t + '}' for t in TEMPLATE_FIELDS)}")
     return settings
+
+
+def _setting(where: _Where, kp: tuple, name: str, value: Any, base: Settings) -> Any:
+    """One checked value of :class:`Settings`."""
+    if name == "frames":
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
+                and 0 <= value[0] <= value[1]):
+            raise where.error(kp, f"expected [first, last] frame indices with first <= last, got {value!r}")
+        return tuple(value)
+    if name == "preset":
+        if not isinstance(value, str):
+            raise where.error(kp, f"expected a preset name or path, got {value!r}")
+        return value
+    value = _check_type(where, kp, value, getattr(base, name))
+    if name == "chunk_frames" and value < 1 or name in ("warmup", "cut_snap", "retries") and value < 0:
+        raise where.error(kp, f"must be {'>= 1' if name == 'chunk_frames' else '>= 0'}, got {value}")
+    if name == "method":
+        from ..methods import method_choices
+
+        if value not in method_choices():
+            raise where.error(kp, f"allowed values are {', '.join(method_choices())} (got {value!r})")
+    if name == "device":
+        from ..device import check_device_name
+
+        try:
+            check_device_name(value)
+        except VidstyleError as e:
+            raise where.error(kp, str(e)) from None
+    return value
 
 
 def preset_path(name: str, base: Path) -> Path:
@@ -249,7 +293,14 @@ def preset_path(name: str, base: Path) -> Path:
 
 def load_preset_configs(path: Path) -> tuple[str | None, dict[str, Any]]:
     """Load a preset file: its ``method`` (top-level key, optional) and every config section."""
-    configs = {name: load_preset(path, name, cls) for name, cls in SECTIONS.items()}
+    configs, problems = {}, []
+    for name, cls in SECTIONS.items():
+        try:
+            configs[name] = load_preset(path, name, cls)
+        except VidstyleError as e:
+            problems.append(str(e))
+    if problems:
+        raise VidstyleError("\n".join(problems))
     try:
         method = tomllib.loads(path.read_text()).get("method")
     except (OSError, tomllib.TOMLDecodeError) as e:
@@ -264,21 +315,27 @@ def _expand_inputs(where: _Where, keypath: tuple, values: Any, base: Path) -> tu
         raise where.error(keypath, "expected a non-empty list of files, globs or image-sequence folders")
     found: list[Path] = []
     for i, pattern in enumerate(values):
-        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
-        matches = sorted(glob.glob(full)) if glob.has_magic(pattern) else [full]
-        matches = [m for m in matches if Path(m).is_dir() or Path(m).suffix.lower() in VIDEO_SUFFIXES
-                   or not glob.has_magic(pattern)]
-        if not matches:
-            raise where.error(keypath + (i,), f"{pattern!r} matches no video file or folder")
-        for m in matches:
-            p = Path(m).resolve()
-            if not p.exists():
-                raise where.error(keypath + (i,), f"input {pattern!r} does not exist ({p})")
-            if p.is_dir() and not any(c.suffix.lower() in IMAGE_SUFFIXES for c in p.iterdir()):
-                raise where.error(keypath + (i,), f"folder {pattern!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            if p not in found:
-                found.append(p)
+        with where.collect():
+            _expand_one(where, keypath + (i,), pattern, base, found)
     return tuple(found)
+
+
+def _expand_one(where: _Where, keypath: tuple, pattern: str, base: Path, found: list[Path]) -> None:
+    """Add the inputs one ``inputs`` entry names to ``found``; ``keypath`` is the entry's own."""
+    full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+    matches = sorted(glob.glob(full)) if glob.has_magic(pattern) else [full]
+    matches = [m for m in matches if Path(m).is_dir() or Path(m).suffix.lower() in VIDEO_SUFFIXES
+               or not glob.has_magic(pattern)]
+    if not matches:
+        raise where.error(keypath, f"{pattern!r} matches no video file or folder")
+    for m in matches:
+        p = Path(m).resolve()
+        if not p.exists():
+            raise where.error(keypath, f"input {pattern!r} does not exist ({p})")
+        if p.is_dir() and not any(c.suffix.lower() in IMAGE_SUFFIXES for c in p.iterdir()):
+            raise where.error(keypath, f"folder {pattern!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        if p not in found:
+            found.append(p)
 
 
 def _styles(where: _Where, keypath: tuple, values: Any, base: Path) -> tuple[tuple[Path, ...], ...]:
@@ -290,12 +347,17 @@ def _styles(where: _Where, keypath: tuple, values: Any, base: Path) -> tuple[tup
     for i, v in enumerate(values):
         group = v if isinstance(v, list) else [v]
         if not group or not all(isinstance(s, str) for s in group):
-            raise where.error(keypath + (i,), f"expected an image path or a list of paths to blend, got {v!r}")
+            where.problems.append(str(where.error(keypath + (i,),
+                                                  f"expected an image path or a list of paths to blend, got {v!r}")))
+            continue
         paths = []
         for s in group:
             p = (base / s).resolve() if not Path(s).is_absolute() else Path(s)
-            if not p.is_file():
-                raise where.error(keypath + (i,), f"style image {s!r} not found ({p})")
+            if p.is_dir():
+                where.problems.append(str(where.error(keypath + (i,), f"style image {s!r} is a folder ({p}); "
+                                                                      "name an image file")))
+            elif not p.is_file():
+                where.problems.append(str(where.error(keypath + (i,), f"style image {s!r} not found ({p})")))
             paths.append(p)
         out.append(tuple(paths))
     return tuple(out)
@@ -304,16 +366,18 @@ def _styles(where: _Where, keypath: tuple, values: Any, base: Path) -> tuple[tup
 # ---------------------------------------------------------------- entry point
 
 def load_jobs(path: str | Path) -> JobFile:
-    """Parse and validate a job file.
+    """Parse and validate a job file, reporting every problem at once.
 
     Raises:
-        VidstyleError: ``FILE:LINE: key: what is wrong`` for the first problem found.
+        VidstyleError: one ``FILE:LINE: key: what is wrong`` line per problem found.
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise VidstyleError(f"cannot read job file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise VidstyleError(f"{path}: not a TOML job file (not UTF-8 text)") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -323,25 +387,29 @@ def load_jobs(path: str | Path) -> JobFile:
 
     for key in data:
         if key not in ("defaults", "job"):
-            raise where.error((key,), "unknown top-level key; use [defaults] and [[job]] tables")
+            where.problems.append(str(where.error((key,), "unknown top-level key; use [defaults] and [[job]] tables")))
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
-        raise where.error(("defaults",), "expected a table [defaults]")
+        where.problems.append(str(where.error(("defaults",), "expected a table [defaults]")))
+        defaults = {}
     raw_jobs = data.get("job", [])
     if not isinstance(raw_jobs, list) or not raw_jobs:
-        raise where.error(("job",), "no jobs; add at least one [[job]] table") if "job" in data else \
-            VidstyleError(f"{path}: no jobs; add at least one [[job]] table")
+        where.problems.append(str(where.error(("job",), "no jobs; add at least one [[job]] table")) if "job" in data
+                              else f"{path}: no jobs; add at least one [[job]] table")
+        raw_jobs = []
 
     allowed_defaults = {f.name for f in dataclasses.fields(Settings)} | set(BATCH_KEYS) | set(SECTIONS) | \
         {"inputs", "styles", "models"}
     for key in defaults:
         if key not in allowed_defaults:
-            raise where.error(("defaults", key), f"unknown key; known: {', '.join(sorted(allowed_defaults))}")
+            where.problems.append(str(where.error(("defaults", key),
+                                                  f"unknown key; known: {', '.join(sorted(allowed_defaults))}")))
     batch = {}
     for key, default in BATCH_KEYS.items():
         value = defaults.get(key, default)
         if not isinstance(value, str):
-            raise where.error(("defaults", key), f"expected a folder path, got {value!r}")
+            where.problems.append(str(where.error(("defaults", key), f"expected a folder path, got {value!r}")))
+            value = default
         batch[key] = (base / value).resolve()
     default_settings = _settings(where, ("defaults",), defaults, Settings())
 
@@ -350,58 +418,89 @@ def load_jobs(path: str | Path) -> JobFile:
     allowed_job = {f.name for f in dataclasses.fields(Settings)} | set(SECTIONS) | set(JOB_KEYS)
     for i, table in enumerate(raw_jobs):
         kp = ("job", i)
+        if not isinstance(table, dict):
+            where.problems.append(str(where.error(kp, "expected a [[job]] table")))
+            continue
         for key in table:
             if key not in allowed_job:
-                raise where.error(kp + (key,), f"unknown key; known: {', '.join(sorted(allowed_job))}")
-        settings = _settings(where, kp, table, default_settings)
-        name = table.get("name", f"job{i + 1}")
-        if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):
-            raise where.error(kp + ("name",), f"expected a name of letters, digits, '_', '-', '.', got {name!r}")
-        if name in names:
-            raise where.error(kp + ("name",), f"duplicate job name {name!r}")
-        names.add(name)
+                where.problems.append(str(where.error(kp + (key,),
+                                                      f"unknown key; known: {', '.join(sorted(allowed_job))}")))
+        job = _job(where, kp, i, table, defaults, default_settings, names, base)
+        if job is not None:
+            jobs.append(job)
+    where.raise_problems()
+    return JobFile(path=path.resolve(), work_dir=batch["work_dir"], report_dir=batch["report_dir"], jobs=tuple(jobs))
 
-        # config sections: preset < [defaults.X] < [job.X]
-        method, configs = None, {n: cls() for n, cls in SECTIONS.items()}
-        if settings.preset is not None:
+
+def _job(where: _Where, kp: tuple, i: int, table: dict, defaults: dict, default_settings: Settings,
+         names: set[str], base: Path) -> Job | None:
+    """One ``[[job]]`` merged with the defaults and its preset (None when it has problems, all recorded)."""
+    before = len(where.problems)
+    settings = _settings(where, kp, table, default_settings)
+    name = table.get("name", f"job{i + 1}")
+    if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):
+        where.problems.append(str(where.error(kp + ("name",),
+                                              f"expected a name of letters, digits, '_', '-', '.', got {name!r}")))
+    elif name in names:
+        where.problems.append(str(where.error(kp + ("name",), f"duplicate job name {name!r}")))
+    names.add(str(name))
+
+    # config sections: preset < [defaults.X] < [job.X]
+    method, configs = None, {n: cls() for n, cls in SECTIONS.items()}
+    if settings.preset is not None:
+        with where.collect():
             pp = preset_path(settings.preset, base)
+            origin = kp if "preset" in table else ("defaults",)
             if not pp.is_file():
                 known = sorted(p.stem for p in CONFIGS_DIR.glob("*.toml")) if CONFIGS_DIR.is_dir() else []
-                origin = kp if "preset" in table else ("defaults",)
                 raise where.error(origin + ("preset",), f"preset {settings.preset!r} not found ({pp}); "
                                                         f"known: {', '.join(known)}")
             method, configs = load_preset_configs(pp)
-        for sec, cls in SECTIONS.items():
-            for origin, src in ((("defaults",), defaults), (kp, table)):
-                if sec not in src:
-                    continue
+            if method is not None:
+                from ..methods import method_choices
+
+                if method not in method_choices():
+                    raise VidstyleError(f"{pp}: method: allowed values are {', '.join(method_choices())} "
+                                        f"(got {method!r})")
+    for sec, cls in SECTIONS.items():
+        for origin, src in ((("defaults",), defaults), (kp, table)):
+            if sec not in src:
+                continue
+            with where.collect():
                 configs[sec] = _section(where, origin + (sec,), src[sec], cls, configs[sec])
+            if isinstance(src[sec], dict):
                 for key in ("start", "end"):  # chunks address frames, not seconds
                     if sec == "video" and key in src[sec]:
-                        raise where.error(origin + (sec, key), "not used by batch renders; select frames with "
-                                                               "frames = [first, last]")
-        if method is not None and "method" not in table and "method" not in defaults:
-            settings = dataclasses.replace(settings, method=method)
+                        where.problems.append(str(where.error(origin + (sec, key), "not used by batch renders; "
+                                                              "select frames with frames = [first, last]")))
+    if method is not None and "method" not in table and "method" not in defaults:
+        settings = dataclasses.replace(settings, method=method)
 
-        src = table if "inputs" in table else defaults
+    inputs: tuple[Path, ...] = ()
+    src = table if "inputs" in table else defaults
+    with where.collect():
         if "inputs" not in src:
             raise where.error(kp, "no inputs; add inputs = [\"clip.mp4\", \"shots/*.mp4\", \"frames/\"]")
         inputs = _expand_inputs(where, (kp if src is table else ("defaults",)) + ("inputs",), src["inputs"], base)
-        styles: tuple = ()
-        src = table if "styles" in table else defaults
-        if "styles" in src:
-            styles = _styles(where, (kp if src is table else ("defaults",)) + ("styles",), src["styles"], base)
-        models = table.get("models", defaults.get("models", []))
-        if isinstance(models, str):
-            models = [models]
-        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-            raise where.error(kp + ("models",), f"expected a list of model names or files, got {models!r}")
-        models = tuple(str((base / m).resolve()) if ("/" in m or m.endswith(".safetensors")) else m for m in models)
-        if not styles and not models:
-            raise where.error(kp, "no styles and no models; add styles = [\"style.jpg\"] or models = [\"name\"]")
-        jobs.append(Job(name=name, index=i, inputs=inputs, styles=styles, models=models, settings=settings,
-                        configs=configs))
-    return JobFile(path=path.resolve(), work_dir=batch["work_dir"], report_dir=batch["report_dir"], jobs=tuple(jobs))
+    styles: tuple = ()
+    src = table if "styles" in table else defaults
+    if "styles" in src:
+        styles = _styles(where, (kp if src is table else ("defaults",)) + ("styles",), src["styles"], base)
+    models = table.get("models", defaults.get("models", []))
+    if isinstance(models, str):
+        models = [models]
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        where.problems.append(str(where.error(kp + ("models",),
+                                              f"expected a list of model names or files, got {models!r}")))
+        models = []
+    models = tuple(str((base / m).resolve()) if ("/" in m or m.endswith(".safetensors")) else m for m in models)
+    if not styles and not models and not ("styles" in table or "styles" in defaults):
+        where.problems.append(str(where.error(kp, "no styles and no models; add styles = [\"style.jpg\"] or "
+                                                  "models = [\"name\"]")))
+    if len(where.problems) > before:
+        return None
+    return Job(name=str(name), index=i, inputs=inputs, styles=styles, models=models, settings=settings,
+               configs=configs)
 
 
 __all__ = [

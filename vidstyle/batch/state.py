@@ -83,8 +83,9 @@ class BatchState:
     concurrent writers; every mutation is saved at once.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only  # --dry-run: use what is recorded, never write
         self.data: dict[str, Any] = {"version": STATE_VERSION, "chunks": {}, "shots": {}, "probes": {}}
         if self.path.exists():
             try:
@@ -97,7 +98,8 @@ class BatchState:
                     self.data[key] = loaded.get(key, self.data[key])
 
     def save(self) -> None:
-        write_json_atomic(self.path, self.data)
+        if not self.read_only:
+            write_json_atomic(self.path, self.data)
 
     # ---- chunks
     def chunk(self, key: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ class Executor(str, Enum):
 @app.command()
 def batch(
     job_file: Annotated[Path, typer.Argument(help="Job file (TOML): \\[defaults] and \\[\\[job]] tables; see configs/batch_example.toml.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded plan (jobs × chunks) and exit.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded plan (jobs × chunks) and exit; writes nothing.")] = False,
     executor: Annotated[Executor, typer.Option(help="local: a process pool; ray: Ray tasks (pip install 'vidstyle\\[ray]'); inline: this process, one chunk at a time.")] = Executor.local,
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: one per core, or per GPU).")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster: auto or ray://host:port (default: start Ray locally).")] = None,
@@ -35,14 +35,10 @@ def batch(
     jobs = load_jobs(job_file)  # every validation error surfaces here, before anything renders
     if address is not None and executor is not Executor.ray:
         raise VidstyleError("--address only applies to --executor ray")
-    from ..batch.state import BatchLocked, batch_lock
+    from ..batch.state import batch_lock
 
-    if dry_run:
-        try:
-            with batch_lock(jobs.state_path):  # probes are cached in the state for the real run
-                plan = build_plan(jobs, BatchState(jobs.state_path))
-        except BatchLocked:  # a render of this job file is running: plan without touching its state
-            plan = build_plan(jobs)
+    if dry_run:  # writes nothing (no state, no lock): reuses probes a real run recorded, if any
+        plan = build_plan(jobs, BatchState(jobs.state_path, read_only=True))
         typer.echo(plan.describe())
         return
     from ..batch.run import run_batch

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, app
+from ..cli import DeviceOpt, ForceOpt, QuietOpt, app
 
 if TYPE_CHECKING:
     import torch
@@ -94,7 +94,7 @@ def eval_(
     vgg: Annotated[bool, typer.Option("--vgg/--no-vgg", help="Content distance with VGG-19 (always on with --style).")] = False,
     vgg_every: Annotated[int, typer.Option(min=1, help="Measure VGG distances on every N-th frame (they are slow).")] = 1,
     frames: Annotated[int | None, typer.Option(min=2, help="Evaluate only the first N frames of every clip.")] = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -103,7 +103,7 @@ def eval_(
 
     report = evaluate_files(stylised, input, style=style, ks=parse_ks(k), flow=flow, flow_weights=flow_weights,
                             json_out=json_out, plot=plot, compare=compare, size=size, vgg=vgg or style is not None,
-                            vgg_every=vgg_every, frames=frames, device=device.value, force=force,
+                            vgg_every=vgg_every, frames=frames, device=device, force=force,
                             progress=not quiet)
     console = Console()
     if not console.is_terminal:  # logs and pipes: keep one row per clip rather than wrapping at 80 columns

@@ -9,43 +9,61 @@ import typer
 
 from ..cli import (
     ColourMethod,
-    Device,
     DeviceOpt,
     ForceOpt,
     Optimizer,
     QuietOpt,
     SeedOpt,
     StepsOpt,
+    StrengthOpt,
+    StyleViewOpt,
     VggOpt,
     app,
     default_output,
     parse_floats,
 )
+from ..config import OptimiseConfig
 from ..errors import VidstyleError
+
+
+def _method_help() -> str:
+    from ..methods import method_choices
+
+    return f"{', '.join(method_choices())}; optimise (the default) gives the best quality."
+
+
+def _check_method(value: str) -> str:
+    from ..methods import method_choices
+
+    if value not in method_choices():
+        raise typer.BadParameter(f"allowed values are {', '.join(method_choices())} (got {value!r})")
+    return value
 
 
 @app.command()
 def image(
     content: Annotated[Path, typer.Argument(help="Content image.")],
     style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", help="Style image (repeat to blend several).")] = None,
-    method: Annotated[str, typer.Option(help="optimise (best quality), auto, fast, magenta, adain or wct.")] = "optimise",
+    method: Annotated[str, typer.Option(callback=_check_method, help=_method_help())] = "optimise",
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="A trained network (see `vidstyle models`).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output image (default: CONTENT__STYLE.png).")] = None,
     style_weights: Annotated[Optional[str], typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")] = None,
-    size: Annotated[Optional[int], typer.Option(min=16, help="Long side of the output in pixels.")] = None,
+    size: Annotated[Optional[int], typer.Option(min=16, show_default=str(OptimiseConfig.size), help="Long side of the output in pixels.")] = None,
     steps: StepsOpt = None,
-    style_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    content_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    tv_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
+    style_weight: Annotated[Optional[float], typer.Option(min=0.0, show_default=str(OptimiseConfig.style_weight), help="Weight of the style (Gram) loss; higher paints more.")] = None,
+    content_weight: Annotated[Optional[float], typer.Option(min=0.0, show_default=str(OptimiseConfig.content_weight), help="Weight of the content loss; higher keeps more of the photo.")] = None,
+    tv_weight: Annotated[Optional[float], typer.Option(min=0.0, show_default=str(OptimiseConfig.tv_weight), help="Weight of the total-variation loss (smoothness).")] = None,
+    strength: StrengthOpt = None,
+    style_view: StyleViewOpt = None,
     preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the content's colours.")] = False,
-    color_method: Annotated[ColourMethod, typer.Option(help="How --preserve-color works.")] = ColourMethod.luminance,
+    color_method: Annotated[ColourMethod, typer.Option(help="How --preserve-color works.")] = "luminance",  # type: ignore[valid-type, assignment]
     style_scale: Annotated[Optional[float], typer.Option(min=0.05, max=8.0, help="Style image size relative to the output.")] = None,
     init: Annotated[Optional[str], typer.Option(help="content, noise, or an image path.")] = None,
     scales: Annotated[Optional[int], typer.Option(min=1, max=6, help="Coarse-to-fine pyramid levels.")] = None,
-    optimizer: Annotated[Optional[Optimizer], typer.Option()] = None,
+    optimizer: Annotated[Optional[Optimizer], typer.Option(show_default=OptimiseConfig.optimizer, help="Optimiser.")] = None,  # type: ignore[valid-type]
     seed: SeedOpt = None,
     vgg: VggOpt = "auto",
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -59,11 +77,12 @@ def image(
     out = output or default_output(content, style or [Path(model or "model")], ".png")
     cfg = replace(OptimiseConfig(), size=size, steps=steps, style_weight=style_weight, content_weight=content_weight,
                   tv_weight=tv_weight, style_blend=parse_floats(style_weights, "--style-weights"),
-                  preserve_color=color_method.value if preserve_color else None, style_scale=style_scale,
-                  init=init, scales=scales, optimizer=optimizer.value if optimizer else None, seed=seed,
-                  vgg_source=vgg)
-    api.stylise_image(content, style, out, cfg, device=device.value, force=force, progress=not quiet,
-                      method=method, model=model, on_method=lambda text: typer.echo(f"method: {text}", err=True))
+                  preserve_color=str(color_method.value) if preserve_color else None, style_scale=style_scale,
+                  init=init, scales=scales, optimizer=str(optimizer.value) if optimizer else None, seed=seed,
+                  vgg_source=vgg, strength=strength, style_view=str(style_view.value) if style_view else None)
+    api.stylise_image(content, style, out, cfg, device=device, force=force, progress=not quiet,
+                      method=method, model=model,
+                      on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
     typer.echo(f"wrote {out}")
 
 
@@ -77,7 +96,7 @@ def texture(
     style_weights: Annotated[Optional[str], typer.Option(help="Blend weights for several styles.")] = None,
     scales: Annotated[Optional[int], typer.Option(min=1, max=6)] = None,
     seed: SeedOpt = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -88,5 +107,5 @@ def texture(
     shape = (height or size, size)
     cfg = replace(OptimiseConfig(init="noise", content_weight=0.0), size=max(shape), steps=steps, scales=scales,
                   seed=seed, style_blend=parse_floats(style_weights, "--style-weights"))
-    api.stylise_texture(style, output, cfg, shape=shape, device=device.value, force=force, progress=not quiet)
+    api.stylise_texture(style, output, cfg, shape=shape, device=device, force=force, progress=not quiet)
     typer.echo(f"wrote {output}")

@@ -2,53 +2,61 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, StepsOpt, app, parse_floats
+from ..cli import (
+    DeviceOpt,
+    ForceOpt,
+    QuietOpt,
+    StepsOpt,
+    StrengthOpt,
+    StyleViewOpt,
+    app,
+    choices,
+    literal_choices,
+    parse_floats,
+)
+from ..config import VideoConfig
 from ..errors import VidstyleError
 
 
-class Method(str, Enum):
-    auto = "auto"
-    optimise = "optimise"
-    optimise_temporal = "optimise-temporal"
-    fast = "fast"
-    magenta = "magenta"
-    adain = "adain"
-    wct = "wct"
+def _method_names() -> list[str]:
+    from ..methods import method_choices
+
+    return method_choices()
 
 
-class Flow(str, Enum):
-    auto = "auto"
-    dis = "dis"
-    deepflow = "deepflow"
-    raft_small = "raft-small"
-    raft_large = "raft-large"
+def _flow_names() -> list[str]:
+    from ..flow import available_estimators
+
+    return ["auto", *available_estimators()]
 
 
-class Codec(str, Enum):
-    h264 = "h264"
-    h265 = "h265"
-    vp9 = "vp9"
-    av1 = "av1"
-    prores = "prores"
-    ffv1 = "ffv1"
+def _codec_names() -> list[str]:
+    from ..media.writer import CODECS
+
+    return list(CODECS)
 
 
-class Compile(str, Enum):
-    auto = "auto"
-    always = "always"
-    never = "never"
+def _backend_names() -> list[str]:
+    from ..stylise.feedforward import BACKENDS
+
+    return list(BACKENDS)
 
 
-class Backend(str, Enum):
-    auto = "auto"
-    torch = "torch"
-    onnx = "onnx"
+# Every choice list comes from its registry (methods, flow estimators, codecs, backends) or config Literal.
+Method = choices("Method", _method_names())
+Flow = choices("Flow", _flow_names())
+Codec = choices("Codec", _codec_names())
+Backend = choices("Backend", _backend_names())
+Compile = literal_choices("Compile", VideoConfig, "compile")
+
+
+def _method_help() -> str:
+    return "Stylisation method; auto picks the fastest available for the style (`vidstyle methods` describes each)."
 
 
 @app.command()
@@ -57,13 +65,16 @@ def run(
     style: Annotated[list[Path] | None, typer.Option("--style", "-s", help="Style image (repeat to blend several).")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output video (default: INPUT__STYLE.mp4); no extension = PNG frames.")] = None,
     model: Annotated[str | None, typer.Option(help="Feed-forward model name or .safetensors path (method fast).")] = None,
-    method: Annotated[Method, typer.Option(help="Stylisation method; auto picks the fastest available for the style.")] = Method.auto,
-    size: Annotated[int | None, typer.Option(min=16, help="Long side of the output in pixels (default: the input's).")] = None,
-    flow: Annotated[Flow, typer.Option(help="Optical flow for temporal consistency.")] = Flow.dis,
+    method: Annotated[Method, typer.Option(help=_method_help())] = "auto",  # type: ignore[valid-type, assignment]
+    style_weights: Annotated[str | None, typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")] = None,
+    strength: StrengthOpt = None,
+    style_view: StyleViewOpt = None,
+    size: Annotated[int | None, typer.Option(min=16, show_default="the input's", help="Long side of the output in pixels.")] = None,
+    flow: Annotated[Flow, typer.Option(help="Optical flow for temporal consistency.")] = "dis",  # type: ignore[valid-type, assignment]
     flow_weights: Annotated[Path | None, typer.Option(help="RAFT weight file (.pth).")] = None,
     temporal_strength: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Weight of the warped previous frame in reliable regions.")] = None,
     no_temporal: Annotated[bool, typer.Option("--no-temporal", help="Stylise every frame on its own (no flow).")] = False,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Frames per batch.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, show_default=str(VideoConfig.batch_size), help="Frames per batch (the multi-pass window).")] = None,
     start: Annotated[float | None, typer.Option(min=0.0, help="Start time in seconds.")] = None,
     end: Annotated[float | None, typer.Option(min=0.0, help="End time in seconds.")] = None,
     steps: StepsOpt = None,
@@ -73,11 +84,11 @@ def run(
     pass_steps: Annotated[int | None, typer.Option(min=1, help="Ruder multi-pass: iterations per frame in passes after the first.")] = None,
     crf: Annotated[int | None, typer.Option(min=0, max=63, help="Encoder quality (lower is better).")] = None,
     preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset.")] = None,
-    codec: Annotated[Codec, typer.Option(help="Video codec.")] = Codec.h264,
+    codec: Annotated[Codec, typer.Option(help="Video codec.")] = VideoConfig.codec,  # type: ignore[valid-type, assignment]
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
-    backend: Annotated[Backend, typer.Option(help="Feed-forward inference: onnx (onnxruntime), torch, or auto: onnxruntime on the CPU (fastest measured, no compile wait) unless the network is compiled, torch on CUDA.")] = Backend.auto,
-    compile: Annotated[Compile, typer.Option(help="torch.compile the networks; auto: long clips (≥ 40 M pixels in all), where it pays back.")] = Compile.auto,
-    device: DeviceOpt = Device.auto,
+    backend: Annotated[Backend, typer.Option(help="Feed-forward inference: onnx (onnxruntime), torch, or auto: onnxruntime on the CPU (fastest measured, no compile wait) unless the network is compiled, torch on CUDA.")] = "auto",  # type: ignore[valid-type, assignment]
+    compile: Annotated[Compile, typer.Option(help="torch.compile the networks; auto: long clips (≥ 40 M pixels in all), where it pays back.")] = VideoConfig.compile,  # type: ignore[valid-type, assignment]
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -92,18 +103,21 @@ def run(
     from ..pipeline import stylise_video
 
     video = replace(VideoConfig(), size=size, batch_size=batch_size, start=start, end=end, crf=crf, preset=preset,
-                    codec=codec.value, audio=False if no_audio else None, compile=compile.value)
+                    codec=str(codec.value), audio=False if no_audio else None, compile=str(compile.value))
     offsets = parse_floats(long_term, "--long-term")
     if offsets is not None and any(o < 2 or o != int(o) for o in offsets):
         raise VidstyleError(f"--long-term takes whole frame offsets of 2 or more, got {long_term!r}")
     temporal = replace(TemporalConfig(), strength=temporal_strength, later_steps=later_steps, passes=passes,
                        pass_steps=pass_steps, enabled=False if no_temporal else None,
                        long_term=tuple(int(o) for o in offsets) if offsets is not None else None)
-    flow_cfg = replace(FlowConfig(), method=flow.value, weights=flow_weights)
-    optimise = replace(OptimiseConfig(), steps=steps)
-    stats = stylise_video(input, output, styles=style or [], model=model, method=method.value, video=video,
-                          temporal=temporal, flow=flow_cfg, optimise=optimise, device=device.value, force=force,
-                          progress=not quiet, backend=backend.value, on_method=lambda text: typer.echo(f"method: {text}", err=True))
+    flow_cfg = replace(FlowConfig(), method=str(flow.value), weights=flow_weights)
+    optimise = replace(OptimiseConfig(), steps=steps, strength=strength,
+                       style_view=str(style_view.value) if style_view else None,
+                       style_blend=parse_floats(style_weights, "--style-weights"))
+    stats = stylise_video(input, output, styles=style or [], model=model, method=str(method.value), video=video,
+                          temporal=temporal, flow=flow_cfg, optimise=optimise, device=device, force=force,
+                          progress=not quiet, backend=str(backend.value),
+                          on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
     if stats.stopped_early:
         typer.echo(f"warning: {stats.stopped_early}; wrote the {stats.frames} frames that decoded", err=True)
     typer.echo(f"wrote {stats.summary()}")

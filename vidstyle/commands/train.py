@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app
+from ..cli import DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app
+from ..config import TrainConfig
 
 
 class Arch(str, Enum):
@@ -24,14 +25,14 @@ def train(
     video: Annotated[Optional[Path], typer.Option(help="Folder of DAVIS-style frame sequences for real frame pairs.")] = None,
     arch: Annotated[Arch, typer.Option(help="full (Johnson et al.) or lite (real time).")] = Arch.full,
     residual: Annotated[bool, typer.Option("--residual/--plain", help="Global identity skip σ(logit(I)+net(I)) or plain Johnson output.")] = False,
-    size: Annotated[Optional[int], typer.Option(min=32, help="Side of the square training crops.")] = None,
+    size: Annotated[Optional[int], typer.Option(min=32, show_default=str(TrainConfig.size), help="Side of the square training crops.")] = None,
     style_size: Annotated[Optional[int], typer.Option(min=32, help="Long side of the style image for its Gram matrices.")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Total optimiser steps (including resumed ones).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1)] = None,
-    lr: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    style_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    content_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
-    tv_weight: Annotated[Optional[float], typer.Option(min=0.0)] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, show_default=str(TrainConfig.steps), help="Total optimiser steps (including resumed ones).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, show_default=str(TrainConfig.batch_size), help="Crops (or frame pairs) per optimiser step.")] = None,
+    lr: Annotated[Optional[float], typer.Option(min=0.0, show_default=str(TrainConfig.lr), help="Adam learning rate.")] = None,
+    style_weight: Annotated[Optional[float], typer.Option(min=0.0, show_default=str(TrainConfig.style_weight), help="Weight of the style (Gram) loss.")] = None,
+    content_weight: Annotated[Optional[float], typer.Option(min=0.0, show_default=str(TrainConfig.content_weight), help="Weight of the content loss.")] = None,
+    tv_weight: Annotated[Optional[float], typer.Option(min=0.0, show_default=str(TrainConfig.tv_weight), help="Weight of the total-variation loss.")] = None,
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight (0 = off).")] = None,
     luminance_weight: Annotated[Optional[float], typer.Option(min=0.0, help="ReCoNet luminance term (needs pairs).")] = None,
     pair_noise: Annotated[Optional[float], typer.Option(min=0.0, max=0.5, help="Noise std on each frame of a synthetic-motion pair (default 0.02).")] = None,
@@ -40,13 +41,13 @@ def train(
     init: Annotated[Optional[str], typer.Option(help="Start from this model's weights (fine-tune another style).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file (default ~/.cache/vidstyle/train/NAME.ckpt.pt).")] = None,
-    checkpoint_every: Annotated[Optional[int], typer.Option(min=1)] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(min=1, show_default=str(TrainConfig.checkpoint_every), help="Save a checkpoint every N steps.")] = None,
     flow_cache: Annotated[Optional[Path], typer.Option(help="Folder caching the flows of --video pairs.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
     seed: SeedOpt = None,
     vgg: VggOpt = "auto",
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all usable cores).")] = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -67,7 +68,7 @@ def train(
                   synthetic_pairs=synthetic_pairs,
                   checkpoint_every=checkpoint_every, seed=seed)
     common = dict(content=content, out=out, cfg=cfg, video=video, checkpoint=checkpoint, resume=resume,
-                  device=device.value, force=force, progress=not quiet, name=name)
+                  device=device, force=force, progress=not quiet, name=name)
     if teacher is not None:
         from ..train.distil import distil
 

@@ -2,41 +2,38 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..cli import Device, DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app
+from ..cli import DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app, literal_choices
+from ..config import DecoderTrainConfig as Defaults
 
-
-class DecoderMethod(str, Enum):
-    wct = "wct"
-    adain = "adain"
+DecoderMethod = literal_choices("DecoderMethod", Defaults, "method")
 
 
 @app.command("train-decoder")
 def train_decoder(
-    method: Annotated[DecoderMethod, typer.Option(help="wct: feature inversion; adain: AdaIN content+style loss.")],
+    method: Annotated[DecoderMethod, typer.Option(help="wct: feature inversion; adain: AdaIN content+style loss.")],  # type: ignore[valid-type]
     content: Annotated[list[Path], typer.Option("--content", help="Folder of content photos; repeatable.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output weights, e.g. models/decoder-adain-relu4_1.safetensors.")],
     level: Annotated[str, typer.Option(help="VGG-19 level the decoder inverts: relu1_1 … relu5_1.")] = "relu4_1",
     styles: Annotated[list[Path] | None, typer.Option("--styles", help="Folder of paintings (adain); repeatable.")] = None,
-    steps: Annotated[int | None, typer.Option(min=1, help="Total optimiser steps.")] = None,
-    size: Annotated[int | None, typer.Option(min=32, help="Training crop side in pixels.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
-    lr: Annotated[float | None, typer.Option(min=0.0)] = None,
+    steps: Annotated[int | None, typer.Option(min=1, show_default=str(Defaults.steps), help="Total optimiser steps.")] = None,
+    size: Annotated[int | None, typer.Option(min=32, show_default=str(Defaults.size), help="Training crop side in pixels.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, show_default=str(Defaults.batch_size), help="Crops per optimiser step.")] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0, show_default=str(Defaults.lr), help="Adam learning rate (decayed as lr / (1 + lr_decay·step)).")] = None,
     style_weight: Annotated[float | None, typer.Option(min=0.0, help="adain: weight of the relative style term.")] = None,
     content_weight: Annotated[float | None, typer.Option(min=0.0, help="adain: weight of the relative content term.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Training-state file (default ~/.cache/vidstyle/train/OUT-STEM.ckpt.pt).")] = None,
-    checkpoint_every: Annotated[int | None, typer.Option(min=1)] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(min=1, show_default=str(Defaults.checkpoint_every), help="Save a checkpoint every N steps.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
     init: Annotated[Path | None, typer.Option(help="Start from a trained decoder of the same or a shallower level.")] = None,
     seed: SeedOpt = None,
     vgg: VggOpt = "auto",
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all usable cores).")] = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -55,10 +52,10 @@ def train_decoder(
         torch.set_num_threads(threads)
     else:
         use_all_cores()
-    cfg = replace(DecoderTrainConfig(method=method.value, level=level), steps=steps, size=size,
+    cfg = replace(DecoderTrainConfig(method=str(method.value), level=level), steps=steps, size=size,
                   batch_size=batch_size, lr=lr, style_weight=style_weight, content_weight=content_weight,
                   checkpoint_every=checkpoint_every, seed=seed)
-    dev = resolve_device(device.value)
+    dev = resolve_device(device)
     layers = cfg.style_layers if cfg.method == "adain" else (cfg.level,)
     encoder = load_vgg(layers, source=vgg, device=dev)
     card = run(cfg, content, styles or [], out, encoder, checkpoint=checkpoint, resume=resume, init=init, device=dev,

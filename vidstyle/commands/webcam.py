@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..cli import Device, DeviceOpt, ForceOpt, app
+from ..cli import DeviceOpt, ForceOpt, app
 
 
 class SmoothMethod(str, Enum):
@@ -34,7 +34,7 @@ def webcam(
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for inference (default: all cores).")] = None,
     pipeline: Annotated[bool | None, typer.Option("--pipeline/--no-pipeline", help="Stylise on a worker thread while the last frame renders (default: on for CUDA only).")] = None,
     compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the networks: slow start (tens of seconds per model), faster frames; for long sessions.")] = False,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Stylise a camera, stream or video file live (keys: n/p style, s side-by-side, t smoothing, c snapshot, q quit)."""
@@ -59,7 +59,7 @@ def webcam(
         check_output(record, force)  # fail before the camera is opened
     if not snapshot_dir.is_dir():
         raise VidstyleError(f"snapshot folder {snapshot_dir} does not exist; create it or pass --snapshot-dir")
-    dev = _set_up_device(device.value, cfg.threads)
+    dev = _set_up_device(device, cfg.threads)
     stylisers, names = load_live_styles(style, dev) if style and not model else ([], [])
     if model or not style:
         more, more_names = load_live_models(model or [], dev, compile_net)

@@ -31,12 +31,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchvision.models.optical_flow import (
-    Raft_Large_Weights,
-    Raft_Small_Weights,
-    raft_large,
-    raft_small,
-)
 
 from ..errors import WeightsError
 from ..weights import sha256_file
@@ -45,15 +39,19 @@ from .base import FlowEstimator, register
 #: torch hub's file-name hash convention: ``name-<hex>.ext``.
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.[^.]+$")
 
-_ARCHS = {
-    "raft-small": (raft_small, Raft_Small_Weights.DEFAULT),
-    "raft-large": (raft_large, Raft_Large_Weights.DEFAULT),
-}
+RAFT_VARIANTS = ("raft-small", "raft-large")
+
+
+def _arch(name: str):  # noqa: ANN202 - (builder, torchvision weights entry); torchvision imported on use only
+    from torchvision.models.optical_flow import Raft_Large_Weights, Raft_Small_Weights, raft_large, raft_small
+
+    return {"raft-small": (raft_small, Raft_Small_Weights.DEFAULT),
+            "raft-large": (raft_large, Raft_Large_Weights.DEFAULT)}[name]
 
 
 def official_file_name(name: str) -> str:
     """File name torchvision uses for ``name``'s default weights, e.g. ``raft_small_C_T_V2-01064c6d.pth``."""
-    return _ARCHS[name][1].url.rsplit("/", 1)[-1]
+    return _arch(name)[1].url.rsplit("/", 1)[-1]
 
 
 def hub_path(name: str) -> Path:
@@ -101,7 +99,7 @@ def verify_checksum(path: Path, name: str, official: bool) -> None:
 
 def _load_model(name: str, path: str, official: bool) -> torch.nn.Module:
     """A fresh eval-mode model per caller (each may move it to its own device); file reads are cached."""
-    builder, _ = _ARCHS[name]
+    builder, _ = _arch(name)
     model = builder(weights=None)
     model.load_state_dict(_load_state(name, path, official), strict=True)
     return model.eval().requires_grad_(False)
@@ -110,7 +108,7 @@ def _load_model(name: str, path: str, official: bool) -> torch.nn.Module:
 @lru_cache(maxsize=4)
 def _load_state(name: str, path: str, official: bool) -> dict[str, torch.Tensor]:
     """Checksum, read and check a RAFT state dict against ``name``'s architecture (CPU tensors)."""
-    builder, _ = _ARCHS[name]
+    builder, _ = _arch(name)
     verify_checksum(Path(path), name, official)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -155,14 +153,14 @@ class RaftFlow(FlowEstimator):
 
     def __init__(self, name: str, weights: str | Path | None = None, device: torch.device | str = "cpu",
                  iterations: int = 12) -> None:
-        if name not in _ARCHS:
-            raise WeightsError(f"unknown RAFT variant {name!r}; use {', '.join(_ARCHS)}")
+        if name not in RAFT_VARIANTS:
+            raise WeightsError(f"unknown RAFT variant {name!r}; use {', '.join(RAFT_VARIANTS)}")
         self.name = name
         path = locate_raft_weights(name, weights)
         self.weights_path = path
         self.device = torch.device(device)
         self.model = _load_model(name, str(path.resolve()), weights is None).to(self.device)
-        self.transforms = _ARCHS[name][1].transforms()  # [0, 1] → [-1, 1]
+        self.transforms = _arch(name)[1].transforms()  # [0, 1] → [-1, 1]
         self.iterations = iterations
 
     @torch.inference_mode()

@@ -43,6 +43,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..config import LiveConfig
 from ..errors import MediaError, VidstyleError
 
 __all__ = [
@@ -566,7 +567,8 @@ class RecordSink:
     """
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float = 30.0, force: bool = False,
-                 codec: str = "h264", crf: int = 20, preset: str = "veryfast", max_queue: int = 4) -> None:
+                 codec: str = LiveConfig.record_codec, crf: int = LiveConfig.record_crf,
+                 preset: str = LiveConfig.record_preset, max_queue: int = 4) -> None:
         from .reader import VideoInfo
         from .writer import VideoWriter
 

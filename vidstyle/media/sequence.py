@@ -20,12 +20,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..config import IMAGE_SUFFIXES
 from ..errors import MediaError, VidstyleError
 from .reader import VideoInfo, _select, even_size
 
 __all__ = ["IMAGE_EXTS", "ImageSequenceSource", "ImageSequenceWriter", "list_frames"]
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
+#: Frame files of a folder (the one image-suffix set, :data:`vidstyle.config.IMAGE_SUFFIXES`).
+IMAGE_EXTS = frozenset(IMAGE_SUFFIXES)
 
 
 def _natural_key(path: Path) -> list:
@@ -34,7 +36,7 @@ def _natural_key(path: Path) -> list:
 
 
 def list_frames(folder: str | Path) -> list[Path]:
-    """The ``.jpg``/``.jpeg``/``.png`` files of ``folder`` in natural name order (hidden files skipped).
+    """The image files of ``folder`` (:data:`IMAGE_EXTS`) in natural name order (hidden files skipped).
 
     Raises:
         MediaError: the folder holds no such images.
@@ -43,7 +45,7 @@ def list_frames(folder: str | Path) -> list[Path]:
     files = [p for p in folder.iterdir()
              if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".") and p.is_file()]
     if not files:
-        raise MediaError(f"{folder}: folder contains no .jpg or .png frames")
+        raise MediaError(f"{folder}: folder contains no image frames ({', '.join(IMAGE_SUFFIXES)})")
     return sorted(files, key=_natural_key)
 
 

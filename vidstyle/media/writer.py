@@ -35,6 +35,7 @@ import av
 import numpy as np
 import torch
 
+from ..config import VideoConfig
 from ..errors import MediaError
 from .atomic import atomic_output, check_output
 from .reader import VideoInfo
@@ -114,8 +115,9 @@ class VideoWriter:
     finishes the audio and renames the file onto ``path``.
     """
 
-    def __init__(self, path: str | Path, info: VideoInfo, *, codec: str = "h264", crf: int = 18,
-                 preset: str = "medium", audio: bool = True, force: bool = False, threaded: bool = True) -> None:
+    def __init__(self, path: str | Path, info: VideoInfo, *, codec: str = VideoConfig.codec, crf: int = VideoConfig.crf,
+                 preset: str = VideoConfig.preset, audio: bool = VideoConfig.audio, force: bool = False,
+                 threaded: bool = True) -> None:
         self.path = Path(path)
         self.info = info
         self.frames_written = 0

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models.vgg import cfgs
 
 from ..errors import WeightsError
 from ..weights import load_safetensors, models_dir
@@ -32,6 +31,8 @@ def _encoder_ops(level: str) -> list[tuple[int, int] | str]:
     """The encoder's convs ``(in, out)`` and pools ``"M"`` from the input up to ``level``'s conv."""
     if level not in LEVELS:
         raise WeightsError(f"no decoder for layer {level!r}; use one of {', '.join(LEVELS)}")
+    from torchvision.models.vgg import cfgs  # torchvision's import is slow: only when a decoder is built
+
     block = int(level[4])
     ops: list[tuple[int, int] | str] = []
     channels, current, first_in_block = 3, 1, True

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models.vgg import cfgs, make_layers
 
 from ..errors import VidstyleError
-from ..weights import TORCHVISION_CONV_INDICES, locate_vgg, load_vgg_state
+from ..weights import TORCHVISION_CONV_INDICES, load_vgg_state, locate_vgg
 
 _BLOCKS = (2, 2, 4, 4, 4)
 
@@ -56,18 +55,22 @@ class VGGEncoder(nn.Module):
         pool: ``"max"`` (as trained) or ``"avg"`` (Gatys et al.'s choice for synthesis).
     """
 
-    def __init__(self, state: dict[str, torch.Tensor], normalisation: str, last_layer: str = "relu5_1",
-                 pool: str = "max") -> None:
+    def __init__(self, state: dict[str, torch.Tensor] | None, normalisation: str, last_layer: str = "relu5_1",
+                 pool: str = "max", widths: tuple[int, ...] | None = None) -> None:
         super().__init__()
         depth = layer_index(last_layer) + 1
-        layers = list(make_layers(cfgs["E"]).children())[:depth]  # vgg19().features, no classifier
+        from torchvision.models.vgg import cfgs, make_layers  # torchvision's import is slow: only when built
+
+        cfg = cfgs["E"] if widths is None else _narrow(cfgs["E"], widths)
+        layers = list(make_layers(cfg).children())[:depth]  # vgg19().features, no classifier
         for i, layer in enumerate(layers):
             if isinstance(layer, nn.ReLU):
                 layers[i] = nn.ReLU(inplace=False)  # conv outputs may be requested too
             elif isinstance(layer, nn.MaxPool2d) and pool == "avg":
                 layers[i] = nn.AvgPool2d(2, 2)
         self.layers = nn.Sequential(*layers)
-        self.layers.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < depth})
+        if state is not None:
+            self.layers.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < depth})
         self.requires_grad_(False)
         self.eval()
         self.normalisation = normalisation
@@ -106,6 +109,33 @@ class VGGEncoder(nn.Module):
         return out
 
 
+def _narrow(cfg: list, widths: tuple[int, ...]) -> list:
+    """VGG-19's layer list with block ``b``'s convs ``widths[b]`` channels wide (same layer names and depths)."""
+    out, block = [], 0
+    for v in cfg:
+        if v == "M":
+            block += 1
+            out.append(v)
+        else:
+            out.append(widths[min(block, len(widths) - 1)])
+    return out
+
+
+def small_vgg(layers=("relu5_1",), widths: tuple[int, ...] = (4, 8, 8, 16, 16), seed: int = 0,
+              normalisation: str = "caffe", device: torch.device | str = "cpu") -> VGGEncoder:
+    """A randomly initialised, narrow VGG-19 with the real layer names — a stand-in for tests.
+
+    Like torchvision's private ``_raft(**kwargs)`` builders: unit tests of losses and stylisers get an encoder
+    with the same structure (blocks, pools, names ``relu4_2`` …) that builds in milliseconds and needs no
+    weight file. Pass it as ``encoder=`` or install it for :func:`load_vgg` with the ``small_vgg`` fixture of
+    ``tests/conftest.py``. Its features are meaningless; only shapes and plumbing are tested with it.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder = VGGEncoder(None, normalisation, last_layer=deepest(layers), widths=widths)
+    return encoder.to(device)
+
+
 def deepest(layers) -> str:
     """The deepest of the given layer names."""
     return max(layers, key=layer_index)
@@ -127,4 +157,4 @@ def load_vgg(layers, source: str = "auto", path: str | Path | None = None, devic
     return VGGEncoder(state, norm, last_layer=deepest(layers), pool=pool).to(device)
 
 
-__all__ = ["LAYER_NAMES", "VGGEncoder", "load_vgg", "layer_index", "deepest", "TORCHVISION_CONV_INDICES"]
+__all__ = ["LAYER_NAMES", "VGGEncoder", "load_vgg", "layer_index", "deepest", "small_vgg", "TORCHVISION_CONV_INDICES"]

@@ -3,6 +3,6 @@
 Each implements :class:`vidstyle.stylise.base.Styliser`.
 """
 
-from .base import FrameState, Styliser
+from .base import FrameState, Styliser, TemporalMode
 
-__all__ = ["FrameState", "Styliser"]
+__all__ = ["FrameState", "Styliser", "TemporalMode"]

@@ -24,11 +24,12 @@ from ..colour import luminance_transfer, match_colour
 from ..device import compile_for_inference
 from ..errors import VidstyleError
 from ..media.image import load_image, resize_long_side
-from ..nets.decoder import Decoder, load_decoder
+from ..nets.decoder import Decoder, default_decoder_path, load_decoder
 from ..nets.vgg import VGGEncoder, deepest, layer_index, load_vgg
 from .adain import adain, mean_std
-from .base import FrameState, Styliser
+from .base import FrameState, Styliser, TemporalMode
 from .optimise import blend_weights
+from .registry import BuildRequest, MethodSpec, Need, register_method
 from .wct import REG, ColourStats, blend_stats, colour_stats, wct
 
 METHODS = ("adain", "wct")
@@ -81,7 +82,7 @@ class ArbitraryStyliser(Styliser):
         WeightsError: a decoder file is missing (the message says how to train it), corrupt, or of the wrong level.
     """
 
-    temporal = False
+    temporal_mode = TemporalMode.PER_FRAME
 
     def __init__(self, styles: Sequence[Path | str | torch.Tensor], method: str = "adain", alpha: float = 1.0,
                  style_weights: Sequence[float] | None = None, preserve_color: bool | str | None = False,
@@ -180,6 +181,50 @@ class ArbitraryStyliser(Styliser):
         if self.colour_mode == "luminance":
             out = luminance_transfer(out, frames)
         return out
+
+
+# ---------------------------------------------------------------- registration
+
+
+def _levels(method: str) -> tuple[str, ...]:
+    return ("relu4_1",) if method == "adain" else WCT_LEVELS
+
+
+def _can_serve(method: str):
+    def check(request: BuildRequest) -> str | None:
+        missing = [p.name for p in (default_decoder_path(method, level) for level in _levels(method)) if not p.is_file()]
+        return f"{method} decoder weights are not installed ({', '.join(missing)})" if missing else None
+
+    return check
+
+
+def _builder(method: str):
+    def build(request: BuildRequest) -> tuple[Styliser, str]:
+        from ..config import OptimiseConfig
+
+        optimise = request.optimise or OptimiseConfig()
+        colour = optimise.preserve_color if optimise.preserve_color != "none" else False
+        styliser = ArbitraryStyliser(list(request.styles), method=method, alpha=optimise.strength,
+                                     style_weights=optimise.style_blend, preserve_color=colour,
+                                     device=request.device, vgg_source=optimise.vgg_source, compile=request.compile)
+        how = " (torch.compile)" if request.compile else ""
+        return styliser, (f"{method}: arbitrary style transfer with a trained decoder{how}, "
+                          f"style {request.style_names()}")
+
+    return build
+
+
+_DESCRIPTIONS = {
+    "adain": ("any style image in one pass: relu4_1 features get the style's mean/std, a trained decoder renders "
+              "them", "Huang & Belongie 2017"),
+    "wct": ("any style image: whitening/colouring of VGG features, coarse to fine, with trained inversion decoders",
+            "Li et al. 2017"),
+}
+for _rank, _method in enumerate(METHODS):
+    register_method(MethodSpec(
+        name=_method, builder=_builder(_method), temporal=TemporalMode.PER_FRAME,
+        needs=frozenset({Need.STYLE, Need.DECODERS}), auto_rank=20 + _rank, can_serve=_can_serve(_method),
+        native_strength=True, description=_DESCRIPTIONS[_method][0], paper=_DESCRIPTIONS[_method][1]))
 
 
 __all__ = ["METHODS", "WCT_LEVELS", "ALL_WCT_LEVELS", "ArbitraryStyliser"]

@@ -19,7 +19,8 @@ from ..errors import VidstyleError
 from ..models_registry import find_model_for_style, load_transformer
 from ..nets.fused import fuse_for_inference
 from ..nets.transformer import run_at_size
-from .base import FrameState, Styliser
+from .base import FrameState, Styliser, TemporalMode
+from .registry import BuildRequest, MethodSpec, Need, register_method
 
 #: Inference backends of :class:`FeedForwardStyliser`; ``auto`` is :func:`pick_backend`'s choice.
 BACKENDS = ("auto", "torch", "onnx")
@@ -51,7 +52,7 @@ class FeedForwardStyliser(Styliser):
             to ``~/.cache/vidstyle/onnx``) — or ``auto`` (:func:`pick_backend`).
     """
 
-    temporal = False  # frame-by-frame; the pipeline may blend with flow on top
+    temporal_mode = TemporalMode.PER_FRAME  # frame-by-frame; the pipeline may blend with flow on top
 
     def __init__(self, model: str | Path, device: str | torch.device = "cpu", internal_size: int | None = None,
                  compile: bool = False, backend: str = "torch") -> None:
@@ -83,6 +84,63 @@ class FeedForwardStyliser(Styliser):
         else:
             y = self._forward(x, internal_size=self.internal_size)
         return y.float().clamp_(0, 1).to(frames.device)
+
+
+# ---------------------------------------------------------------- registration
+
+
+def trained_steps(model: str | Path) -> int:
+    """Training steps recorded in a model's card, including those of the model it was fine-tuned from
+    (0 when unknown)."""
+    from ..models_registry import read_card, resolve_model
+
+    try:
+        training = read_card(resolve_model(model)).get("training", {})
+        return int(training.get("total_steps", training.get("steps", 0)))
+    except (VidstyleError, OSError, ValueError, TypeError):
+        return 0
+
+
+def shipped_model(request: BuildRequest) -> str | None:
+    """A shipped feed-forward model trained on the request's (single) style image, if any."""
+    if len(request.styles) != 1 or isinstance(request.styles[0], torch.Tensor):
+        return None
+    return find_model_for_style(request.styles[0])
+
+
+def _can_serve(request: BuildRequest) -> str | None:
+    from ..config import MIN_AUTO_MODEL_STEPS
+
+    if request.model is not None:
+        return None
+    model = shipped_model(request)
+    if model is None:
+        return f"no shipped model is trained on {request.style_names() or 'this style'}"
+    steps = trained_steps(model)
+    if steps < MIN_AUTO_MODEL_STEPS:
+        return (f"shipped model {model} has only {steps} training steps, fewer than {MIN_AUTO_MODEL_STEPS} "
+                f"(use --model {model} to force it)")
+    return None
+
+
+def _build_fast(request: BuildRequest) -> tuple[Styliser, str]:
+    model = request.model
+    if model is None:
+        model = shipped_model(request)
+        if model is None:
+            raise VidstyleError(f"no shipped model matches the style {request.style_names()}; "
+                                "pass --model NAME (see `vidstyle models`) or use --method auto")
+    device = torch.device(request.device)
+    compile = request.compile and request.backend != "onnx"
+    styliser = FeedForwardStyliser(model, device=device, backend=request.backend, compile=compile)
+    where = " (onnxruntime)" if styliser.backend == "onnx" else " (torch.compile)" if compile else ""
+    return styliser, f"fast: feed-forward network {styliser.name}{where}"
+
+
+register_method(MethodSpec(
+    name="fast", builder=_build_fast, temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.MODEL, Need.STYLE}),
+    auto_rank=10, can_serve=_can_serve, paper="Johnson et al. 2016",
+    description="a trained feed-forward network: --model NAME, or the shipped model trained on --style"))
 
 
 __all__ = ["BACKENDS", "FeedForwardStyliser", "find_model_for_style", "pick_backend"]

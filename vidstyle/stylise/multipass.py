@@ -17,7 +17,7 @@ the pipeline hands over (``--batch-size`` frames, split at cuts) — so memory s
 in the clip's length; the last frame of the previous window (same shot) stays fixed and anchors
 the next window's first frame in every pass, so windows join without a seam. Outputs are
 already temporally consistent: the pipeline adds no flow-guided blending on top
-(:attr:`blends_itself`).
+(:attr:`~vidstyle.stylise.base.TemporalMode.SELF_CONSISTENT`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..errors import VidstyleError
 from ..flow import FlowEstimator, reliability_mask, warp
 from ..losses import temporal_loss
 from ..nets.vgg import VGGEncoder
-from .base import FrameState
+from .base import FrameState, TemporalMode
 from .ruder import OptimiseStyliser
 
 #: ``(warped neighbour output 1×3×H×W, reliability mask 1×1×H×W)``
@@ -49,8 +49,7 @@ class MultiPassStyliser(OptimiseStyliser):
         flow_estimator: flows between neighbouring frames of a window (both directions).
     """
 
-    temporal = False
-    blends_itself = True
+    temporal_mode = TemporalMode.SELF_CONSISTENT
 
     def __init__(self, styles: Sequence[torch.Tensor], cfg: OptimiseConfig, temporal_cfg: TemporalConfig,
                  flow_estimator: FlowEstimator, device: torch.device | str = "cpu",
@@ -107,18 +106,32 @@ class MultiPassStyliser(OptimiseStyliser):
         return warp(outputs[j], flow), mask
 
     def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
-        """``N×3×H×W`` consecutive frames of one shot, RGB [0, 1] → ``N×3×H×W`` stylised."""
+        """``N×3×H×W`` consecutive frames of one shot, RGB [0, 1] → ``N×3×H×W`` stylised.
+
+        ``state.window`` (from the pipeline) holds each frame's flows to the frame before it, estimated once
+        by the pipeline; without it (direct calls) the flows are estimated here. ``window[0]`` links the first
+        frame to the end of the previous window (the anchor); its flow is None at a shot start.
+        """
         frames = frames.to(self.device)
         n = len(frames)
         seq = [f[None] for f in frames]
+        window = state.window if state is not None and len(state.window) == n else None
         links = {}
         for i in range(1, n):  # one flow each way per pair serves both directions and both masks
-            to_prev = self.flow_estimator.estimate(seq[i], seq[i - 1])
-            to_next = self.flow_estimator.estimate(seq[i - 1], seq[i])
+            link = window[i] if window is not None else None
+            if link is not None and link.flow is not None and link.back_flow is not None:
+                to_prev, to_next = link.flow, link.back_flow
+            else:
+                to_prev = self.flow_estimator.estimate(seq[i], seq[i - 1])
+                to_next = self.flow_estimator.estimate(seq[i - 1], seq[i])
             links[(i, i - 1)] = (to_prev, reliability_mask(to_prev, to_next))
             links[(i - 1, i)] = (to_next, reliability_mask(to_next, to_prev))
         anchor: Term | None = None
-        if self._anchor is not None:
+        first = window[0] if window is not None else None
+        if first is not None:
+            if first.flow is not None and first.mask is not None and first.prev_output is not None:
+                anchor = (warp(first.prev_output.to(self.device), first.flow), first.mask)
+        elif self._anchor is not None:
             flow, mask = self._link(seq[0], self._anchor[0])
             anchor = (warp(self._anchor[1], flow), mask)
 

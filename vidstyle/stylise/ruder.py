@@ -33,8 +33,9 @@ from ..errors import VidstyleError
 from ..flow import FlowEstimator, reliability_mask, warp
 from ..losses import temporal_loss
 from ..nets.vgg import VGGEncoder, load_vgg
-from .base import FrameState, Styliser
+from .base import FrameState, Styliser, TemporalMode
 from .optimise import stylise_still
+from .registry import BuildRequest, MethodSpec, Need, register_method
 
 
 class OptimiseStyliser(Styliser):
@@ -47,7 +48,7 @@ class OptimiseStyliser(Styliser):
         encoder: a VGG-19 encoder to share (loaded from ``cfg.vgg_source`` when None).
     """
 
-    temporal = False
+    temporal_mode = TemporalMode.PER_FRAME
 
     def __init__(self, styles: Sequence[torch.Tensor], cfg: OptimiseConfig = OptimiseConfig(),
                  device: torch.device | str = "cpu", encoder: VGGEncoder | None = None) -> None:
@@ -87,7 +88,7 @@ class RuderStyliser(OptimiseStyliser):
     pipeline calls it one frame at a time.
     """
 
-    temporal = True
+    temporal_mode = TemporalMode.SEQUENTIAL
 
     def __init__(self, styles: Sequence[torch.Tensor], cfg: OptimiseConfig = OptimiseConfig(),
                  temporal_cfg: TemporalConfig = TemporalConfig(), device: torch.device | str = "cpu",
@@ -165,6 +166,51 @@ class RuderStyliser(OptimiseStyliser):
             out = self.stylise_frame(frame, init=init, extra_loss=extra_loss, steps=self.later_steps, scales=1)
         self._history.append((frame, out))
         return out
+
+
+# ---------------------------------------------------------------- registration
+
+
+def _styles(request: BuildRequest) -> list[torch.Tensor]:
+    from ..media.image import load_image
+
+    return [(s if isinstance(s, torch.Tensor) else load_image(s)).to(request.device) for s in request.styles]
+
+
+def _build_optimise(request: BuildRequest) -> tuple[Styliser, str]:
+    cfg = request.optimise or OptimiseConfig()
+    text = f"optimise: Gatys et al. per frame, {cfg.steps} {cfg.optimizer} steps, style {request.style_names()}"
+    return OptimiseStyliser(_styles(request), cfg, device=request.device), text
+
+
+def _build_ruder(request: BuildRequest) -> tuple[Styliser, str]:
+    cfg = request.optimise or OptimiseConfig()
+    temporal = request.temporal or TemporalConfig()
+    names = request.style_names()
+    if temporal.passes > 1:
+        from .multipass import MultiPassStyliser
+
+        if request.flow_estimator is None:
+            raise VidstyleError("multi-pass optimisation needs optical flow; drop --no-temporal")
+        mp = MultiPassStyliser(_styles(request), cfg, temporal, request.flow_estimator, device=request.device)
+        return mp, (f"optimise-temporal: Ruder et al. 2016 multi-pass, {temporal.passes} alternating passes per "
+                    f"window of frames ({cfg.steps} steps on a shot's first frame, {mp.later_steps} in the first "
+                    f"pass after it, {mp.pass_steps} per later pass), style {names}")
+    styliser = RuderStyliser(_styles(request), cfg, temporal, device=request.device,
+                             flow_estimator=request.flow_estimator)
+    extra = f", long-term offsets {list(styliser.long_term)}" if styliser.long_term else ""
+    return styliser, (f"optimise-temporal: Ruder et al. 2016 (warped init + temporal loss), {cfg.steps} "
+                      f"steps on a shot's first frame, {styliser.later_steps} after{extra}, style {names}")
+
+
+register_method(MethodSpec(
+    name="optimise", builder=_build_optimise, temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.STYLE}),
+    options=OptimiseConfig, paper="Gatys et al. 2016",
+    description="Gatys et al. optimisation of every frame (best quality per frame; the pipeline blends with flow)"))
+register_method(MethodSpec(
+    name="optimise-temporal", aliases=("ruder",), builder=_build_ruder, temporal=TemporalMode.SEQUENTIAL,
+    needs=frozenset({Need.STYLE}), options=TemporalConfig, auto_rank=100, paper="Ruder et al. 2016",
+    description="warped initialisation + temporal loss from the previous frame; --passes N: multi-pass"))
 
 
 __all__ = ["OptimiseStyliser", "RuderStyliser"]

@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..config import IMAGE_SUFFIXES
 from ..errors import VidstyleError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def list_images(folders: Sequence[str | Path]) -> list[Path]:

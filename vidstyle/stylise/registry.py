@@ -1,0 +1,234 @@
+"""The method registry: every stylisation method, declared once, next to its styliser.
+
+A method is a :class:`MethodSpec` — its name and aliases, a one-line description, what it
+needs (a style image, a trained model, decoder weights), its options dataclass, its
+:class:`TemporalMode` and a builder — registered by its own ``stylise/`` module with
+:func:`register_method`. Everything else reads this registry: ``--method`` choices and help,
+batch-job validation, the ``auto`` policy (:mod:`vidstyle.methods`) and the README methods table.
+
+This module imports no method. The modules of :data:`METHOD_MODULES` are imported on the
+first lookup (:func:`get_method`, :func:`list_methods`); adding a method is adding its module
+to that tuple::
+
+    register_method(MethodSpec(
+        name="mine", description="what it does, in one line", builder=_build,
+        temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.STYLE}), options=OptimiseConfig))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import VidstyleError
+from .base import TemporalMode
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..config import OptimiseConfig, TemporalConfig
+    from ..flow import FlowEstimator
+    from .base import Styliser
+
+#: Modules that register the built-in methods, imported on first lookup (in this order, which is the
+#: order of ``--help`` and of the README table).
+METHOD_MODULES: tuple[str, ...] = (
+    "vidstyle.stylise.ruder",
+    "vidstyle.stylise.feedforward",
+    "vidstyle.stylise.magenta",
+    "vidstyle.stylise.arbitrary",
+)
+
+
+class Need(str, Enum):
+    """What a method needs to run."""
+
+    STYLE = "style image"
+    MODEL = "trained model"
+    DECODERS = "decoder weights"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything a builder may use. Builders take what they need and ignore the rest.
+
+    Attributes:
+        styles: style image paths or ``1×3×H×W`` tensors (several are blended by ``optimise.style_blend``).
+        model: a trained model name or file (``--model``), or None.
+        optimise: Gatys / colour-preservation / VGG options.
+        temporal: temporal options (Ruder weights, passes).
+        device: working device.
+        flow_estimator: the pipeline's flow estimator (None without temporal consistency).
+        backend: feed-forward inference backend (``auto``, ``torch``, ``onnx``).
+        compile: ``torch.compile`` the networks.
+    """
+
+    styles: Sequence[Path | str | torch.Tensor] = ()
+    model: str | Path | None = None
+    optimise: OptimiseConfig | None = None
+    temporal: TemporalConfig | None = None
+    device: Any = "cpu"
+    flow_estimator: FlowEstimator | None = None
+    backend: str = "auto"
+    compile: bool = False
+
+    def style_names(self) -> str:
+        return ", ".join(Path(s).name if not hasattr(s, "shape") else "tensor" for s in self.styles)  # type: ignore[arg-type]
+
+
+#: ``builder(request) -> (styliser, one-line description of what was built)``
+Builder = Callable[[BuildRequest], "tuple[Styliser, str]"]
+#: ``check(request) -> None`` when the method can serve the request, else the reason it cannot (one line).
+Check = Callable[[BuildRequest], "str | None"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One stylisation method.
+
+    Attributes:
+        name: the ``--method`` value (kebab-case).
+        description: one line for ``--help`` and the README table.
+        builder: builds the styliser (heavy imports belong inside it).
+        temporal: how the pipeline treats the styliser (:class:`TemporalMode`); the styliser's own
+            ``temporal_mode`` is what the pipeline reads (a builder may return a styliser of another mode,
+            e.g. ``optimise-temporal --passes 3`` is self-consistent).
+        needs: what the method needs (:class:`Need`).
+        options: the config dataclass holding its options (documentation; ``None``: none).
+        aliases: other accepted names.
+        auto_rank: position in the ``auto`` policy (lower first); None: ``auto`` never picks it.
+        can_serve: for ``auto``: None when the method can serve the request, else why not.
+        paper: citation for the README table.
+        native_strength: the builder applies ``optimise.strength`` in the method's own space (embedding, features);
+            otherwise :func:`vidstyle.methods.build_styliser` blends pixels with the frame (per-frame methods only).
+    """
+
+    name: str
+    description: str
+    builder: Builder
+    temporal: TemporalMode = TemporalMode.PER_FRAME
+    needs: frozenset[Need] = frozenset({Need.STYLE})
+    options: type | None = None
+    aliases: tuple[str, ...] = ()
+    auto_rank: int | None = None
+    can_serve: Check | None = None
+    paper: str = ""
+    native_strength: bool = False
+    module: str = field(default="", compare=False)
+
+    def build(self, request: BuildRequest) -> tuple[Styliser, str]:
+        """Check the request's needs, then build. Raises :class:`VidstyleError` for a missing style."""
+        if Need.STYLE in self.needs and not request.styles and not (Need.MODEL in self.needs and request.model):
+            raise VidstyleError(f"--method {self.name} needs a style image; pass --style PATH")
+        return self.builder(request)
+
+
+_METHODS: dict[str, MethodSpec] = {}
+_ALIASES: dict[str, str] = {}
+_FAILED: dict[str, str] = {}  # module -> why it could not be imported
+_loaded = False
+
+#: Names no method may take (``auto`` is the policy of :mod:`vidstyle.methods`).
+RESERVED = ("auto",)
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    """Add ``spec`` to the registry and return it.
+
+    Raises:
+        ValueError: the name or an alias is taken (by a method or an alias) or reserved.
+    """
+    for name in (spec.name, *spec.aliases):
+        if name in RESERVED:
+            raise ValueError(f"method name {name!r} is reserved")
+        if name in _METHODS or name in _ALIASES:
+            owner = name if name in _METHODS else _ALIASES[name]
+            raise ValueError(f"method name {name!r} is already registered (by {owner!r})")
+    if not spec.module:
+        import sys
+
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        spec = dataclasses.replace(spec, module=caller)
+    _METHODS[spec.name] = spec
+    for alias in spec.aliases:
+        _ALIASES[alias] = spec.name
+    return spec
+
+
+def unregister_method(name: str) -> None:
+    """Remove a method and its aliases (tests)."""
+    spec = _METHODS.pop(name)
+    for alias in spec.aliases:
+        _ALIASES.pop(alias, None)
+
+
+def load_methods() -> None:
+    """Import every module of :data:`METHOD_MODULES` once (each registers its methods).
+
+    A module that fails to import (an optional dependency missing) is remembered, not fatal:
+    its methods are then unknown, and :func:`get_method` says why.
+    """
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in METHOD_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            _FAILED[module] = str(e)
+
+
+def list_methods() -> list[MethodSpec]:
+    """Every registered method: those of :data:`METHOD_MODULES` in that order (whatever order the modules happened
+    to be imported in), then any others in registration order."""
+    load_methods()
+    order = {m: i for i, m in enumerate(METHOD_MODULES)}
+    return sorted(_METHODS.values(), key=lambda s: order.get(s.module, len(order)))
+
+
+def method_names(aliases: bool = True) -> list[str]:
+    """Registered names (and aliases), in registration order: the ``--method`` choices without ``auto``."""
+    names = []
+    for spec in list_methods():
+        names.append(spec.name)
+        if aliases:
+            names.extend(spec.aliases)
+    return names
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec registered under ``name`` or one of its aliases.
+
+    Raises:
+        VidstyleError: unknown name (the message lists the known ones).
+    """
+    load_methods()
+    name = _ALIASES.get(name, name)
+    if name not in _METHODS:
+        known = ", ".join(["auto", *method_names()])
+        why = "".join(f"; {m} could not be imported ({e})" for m, e in _FAILED.items())
+        raise VidstyleError(f"unknown method {name!r}; choose from {known}{why}")
+    return _METHODS[name]
+
+
+def methods_table() -> str:
+    """The README's methods table (Markdown), generated from the registry (a test keeps the README in step)."""
+    rows = ["| method | aliases | temporal mode | needs | paper | what it does |", "|---|---|---|---|---|---|"]
+    for spec in list_methods():
+        aliases = ", ".join(f"`{a}`" for a in spec.aliases)
+        needs = ", ".join(sorted(n.value for n in spec.needs))
+        rows.append(f"| `{spec.name}` | {aliases} | {spec.temporal.value} | {needs} | {spec.paper} | "
+                    f"{spec.description} |")
+    return "\n".join(rows)
+
+
+__all__ = [
+    "METHOD_MODULES", "methods_table", "BuildRequest", "MethodSpec", "Need", "TemporalMode", "get_method", "list_methods",
+    "load_methods", "method_names", "register_method", "unregister_method",
+]
