@@ -239,6 +239,9 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
     input = Path(input)
     styles = [Path(s) for s in styles]
     output = Path(output) if output is not None else default_video_output(input, styles, model)
+    from .media.atomic import check_not_input
+
+    check_not_input(output, input, *styles)
     _check_target(output, force)
     for style in styles:
         if not style.is_file():

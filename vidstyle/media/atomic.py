@@ -31,6 +31,27 @@ def check_output(path: str | Path, force: bool = False) -> Path:
     return path
 
 
+def check_not_input(output: str | Path, *inputs: str | Path | None) -> None:
+    """Refuse an output that is one of the inputs — the same path, or the same file through a link.
+
+    ``--force`` must never let a render overwrite its own source (or style image).
+
+    Raises:
+        VidstyleError: ``output`` resolves to (or is the same inode as) one of ``inputs``.
+    """
+    out = Path(output)
+    for inp in inputs:
+        if inp is None:
+            continue
+        inp = Path(inp)
+        same = os.path.abspath(out) == os.path.abspath(inp) or out.resolve() == inp.resolve()
+        if not same and out.exists() and inp.exists():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(out, inp)
+        if same:
+            raise VidstyleError(f"output {out} is the input {inp}; choose another output name")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.

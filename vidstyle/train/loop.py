@@ -249,7 +249,7 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
         init_training = init_card.get("training", {})
         init_info = {"model": init_card.get("name", str(init)), "sha256": init_card.get("weights", {}).get("sha256"),
                      "steps": int(init_training.get("total_steps", init_training.get("steps", 0)))}
-    style_img = resize_long_side(load_image(style), cfg.style_size)
+    style_img = resize_long_side(load_image(style, need=cfg.style_size), cfg.style_size)
     crit = StyleCriterion(style_img, cfg, dev, vgg_source)
     temporal = cfg.temporal_weight > 0 or cfg.luminance_weight > 0
     data = PairSource(content, cfg.size, video, cfg, pairs=temporal, flow_cache=flow_cache)
