@@ -127,3 +127,121 @@ def test_huge_style_image_is_decoded_reduced(tmp_path):
         assert 64 <= max(x.shape[-2:]) <= 2 * 64 + 8, (name, x.shape)
         assert x.shape[-1] > x.shape[-2]  # aspect kept
     assert max(load_image(tmp_path / "big.png").shape[-2:]) == 4000  # default: no reduction below the cap
+
+
+# ------------------------------------------------------------------ signals and stale temporaries
+
+_SLOW_RUN = """
+import sys, time
+import vidstyle.methods
+from vidstyle.stylise.base import Styliser
+
+class Slow(Styliser):
+    def stylise(self, frames, state=None):
+        time.sleep(0.2)
+        return 1 - frames
+
+vidstyle.methods.build_styliser = lambda *a, **k: (Slow(), "slow (test)")
+from vidstyle.cli import main
+sys.argv = ["vidstyle"] + sys.argv[1:]
+main()
+"""
+
+
+def _start_slow_run(tmp_path: Path, style: Path, out: Path):
+    import subprocess
+    import time
+
+    clip = make_clip(tmp_path / "long.mp4", n_frames=60, size=(32, 24))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_RUN, "run", str(clip), "-s", str(style), "-o", str(out),
+                             "--batch-size", "1", "--no-temporal", "-q"], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not parts(tmp_path):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "the render never started writing"
+        time.sleep(0.1)
+    return proc
+
+
+def test_sigterm_of_run_cleans_up_like_ctrl_c(tmp_path, style):
+    import signal
+    import time
+
+    out = tmp_path / "out.mp4"
+    proc = _start_slow_run(tmp_path, style, out)
+    time.sleep(0.5)  # inside the frame loop
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    assert code == 143, proc.stderr.read()
+    assert parts(tmp_path) == [] and not out.exists()
+
+
+def test_a_later_run_removes_stale_parts_that_no_live_process_holds(tmp_path, style, cli, invert):
+    import fcntl
+    import signal
+
+    out = tmp_path / "out.mp4"
+    proc = _start_slow_run(tmp_path, style, out)
+    proc.send_signal(signal.SIGKILL)  # no cleanup possible
+    proc.wait(timeout=60)
+    stale = parts(tmp_path)
+    assert len(stale) == 1
+    # A temporary some live render holds (here: this process, through its own lock) is left alone.
+    live = tmp_path / ".out.0123abcd.part.mp4"
+    live.write_bytes(b"x")
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        code, _, err = cli("run", tmp_path / "long.mp4", "-s", style, "-o", out, "-q", "--no-temporal")
+        assert code == 0, err
+        assert parts(tmp_path) == [live.name]
+        assert frame_count(out) == 60
+    finally:
+        os.close(fd)
+
+
+_COORDINATOR = """
+import os, sys, time
+from vidstyle.batch.executors import LocalExecutor
+
+if __name__ == "__main__":
+    ex = LocalExecutor(1)
+    pool = ex._ensure_pool()
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 120)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc to see the worker")
+def test_kill_9_of_the_batch_coordinator_takes_its_workers_down(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "coordinator.py"
+    script.write_text(_COORDINATOR)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        worker = int(proc.stdout.readline())
+        assert Path(f"/proc/{worker}").exists()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{worker}").exists() and "zombie" not in _state(worker):
+            assert time.monotonic() < deadline, "the pool worker outlived its coordinator"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        if worker is not None and Path(f"/proc/{worker}").exists():
+            os.kill(worker, signal.SIGKILL)  # do not leave it behind when the test fails
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].splitlines()[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
