@@ -245,3 +245,89 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].splitlines()[0].lower()
     except (OSError, IndexError):
         return "zombie"
+
+
+# ------------------------------------------------------------------ audio start offset of phone clips
+
+def _phone_audio_clip(tmp_path: Path, gap: int = 7447) -> Path:
+    """A clip whose first AAC packet claims ``1024 + gap`` samples while the track's duration counts
+    contiguous frames — the layout of ``fire2_handheld_rot180.mp4`` (stts 8471, 1024, …; mdhd 108542)."""
+    import struct
+
+    src = make_clip(tmp_path / "src.mp4", n_frames=25, size=(32, 24), audio=True)
+    out = tmp_path / "phone.mp4"
+    with av.open(str(src)) as inp, av.open(str(out), "w") as dst:
+        v_in, a_in = inp.streams.video[0], inp.streams.audio[0]
+        v_out, a_out = dst.add_stream_from_template(v_in), dst.add_stream_from_template(a_in)
+        first = True
+        for packet in inp.demux(v_in, a_in):
+            if packet.dts is None:
+                continue
+            if packet.stream is a_in:
+                if first:
+                    packet.duration, first = 1024 + gap, False
+                else:
+                    packet.pts += gap
+                    packet.dts += gap
+                packet.stream = a_out
+            else:
+                packet.stream = v_out
+            dst.mux(packet)
+        frames = a_in.frames
+    data = bytearray(out.read_bytes())
+    at = 0
+    while (at := data.find(b"mdhd", at + 1)) > 0:  # version-0 mdhd: …, timescale, duration
+        if struct.unpack(">I", data[at + 16:at + 20])[0] == 48000:
+            data[at + 20:at + 24] = struct.pack(">I", frames * 1024 - 2)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def _audio(path: Path) -> tuple[float, float, list[float]]:
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        times = [float(p.pts * p.time_base) for p in c.demux(a) if p.dts is not None]
+        return float(a.duration * a.time_base), float((a.start_time or 0) * a.time_base), times
+
+
+def _check_audio_kept(clip: Path, out: Path) -> None:
+    duration, _, times = _audio(clip)
+    out_duration, out_start, out_times = _audio(out)
+    assert abs(out_duration - duration) < 1 / 25, (out_duration, duration)
+    # every packet after the first keeps its time (to the millisecond of mp4's edit list)
+    assert len(out_times) == len(times)
+    assert max(abs(a - b) for a, b in zip(out_times[1:], times[1:])) < 1.5e-3
+    assert out_start == pytest.approx(out_times[0], abs=1e-3)
+
+
+def test_audio_start_offset_in_the_first_packet_is_kept(tmp_path, cli, invert, style):
+    clip = _phone_audio_clip(tmp_path)
+    duration, start, _ = _audio(clip)
+    assert start == 0 and abs(duration - 25 / 25) < 0.05  # what FFmpeg reports for the source
+    out = tmp_path / "out.mp4"
+    code, _, err = cli("run", clip, "-s", style, "-o", out, "-q", "--no-temporal")
+    assert code == 0, err
+    _check_audio_kept(clip, out)
+
+
+def test_rotated_phone_clip_keeps_its_audio_duration(tmp_path, cli, invert, style):
+    from conftest import shared_path
+
+    clip = shared_path("data", "clips", "fire2_handheld_rot180.mp4")
+    out = tmp_path / "out.mp4"
+    code, _, err = cli("run", clip, "-s", style, "-o", out, "-q", "--no-temporal", "--size", "32")
+    assert code == 0, err
+    assert abs(_audio(out)[0] - 2.2613) < 1 / 25
+    _check_audio_kept(clip, out)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mov"])
+def test_hevc_is_tagged_hvc1(tmp_path, cli, invert, style, ext):
+    clip = make_clip(tmp_path / "in.mp4", n_frames=3, size=(32, 24))
+    out = tmp_path / f"out{ext}"
+    code, _, err = cli("run", clip, "-s", style, "-o", out, "-q", "--no-temporal", "--codec", "h265")
+    assert code == 0, err
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.codec_tag == "hvc1"
+    assert b"hvc1" in out.read_bytes() and b"hev1" not in out.read_bytes()
+    assert frame_count(out) == 3
