@@ -331,3 +331,239 @@ def test_hevc_is_tagged_hvc1(tmp_path, cli, invert, style, ext):
         assert c.streams.video[0].codec_context.codec_tag == "hvc1"
     assert b"hvc1" in out.read_bytes() and b"hev1" not in out.read_bytes()
     assert frame_count(out) == 3
+
+
+# ------------------------------------------------------------------ fades: exposure and cuts
+
+def _fade_clip(path: Path, n: int = 16, end: float = 4 / 255, size=(64, 48)) -> Path:
+    """A moving texture fading (geometrically) to ``end`` of full scale, lossless."""
+    from clips import make_frames
+
+    frames = make_frames(n, size, motion=(1, 1))
+    mean = float(np.mean(frames[0])) / 255
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "bgr0"
+        for t, f in enumerate(frames):
+            img = np.clip(f.astype(np.float32) * (end / mean) ** (t / (n - 1)) + 0.5, 0, 255).astype(np.uint8)
+            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(s.encode(None))
+    return path
+
+
+class Renormalise(Styliser):
+    """What instance norm does to a near-black frame: stretch it back to full contrast."""
+
+    def stylise(self, frames, state=None):
+        m = frames.mean((1, 2, 3), keepdim=True)
+        s = frames.std((1, 2, 3), keepdim=True).clamp_min(1e-3)
+        return ((frames - m) / s * 0.2 + 0.45).clamp(0, 1)
+
+
+def test_stylised_output_follows_a_fade_to_black(tmp_path, cli, monkeypatch, style):
+    import vidstyle.methods
+
+    monkeypatch.setattr(vidstyle.methods, "build_styliser", lambda *a, **k: (Renormalise(), "renormalise (test)"))
+    clip = _fade_clip(tmp_path / "fade.mkv")
+    out = tmp_path / "out.mkv"
+    code, stdout, err = cli("run", clip, "-s", style, "-o", out, "-q", "--codec", "ffv1")
+    assert code == 0, err
+    assert "cut" not in stdout  # a fade is no hard cut
+    with av.open(str(clip)) as a, av.open(str(out)) as b:
+        b_in = [f.to_ndarray(format="rgb24").mean() for f in a.decode(video=0)]
+        b_out = [f.to_ndarray(format="rgb24").mean() for f in b.decode(video=0)]
+    assert b_in[-1] < 5 and b_out[0] > 80  # the first frame is painted as usual
+    assert b_out[-1] < 2 * b_in[-1] + 2, (b_in, b_out)  # … the last follows the input to black
+    assert all(y <= x + 3 for x, y in zip(b_out, b_out[1:]))  # monotonic, no flashes
+
+
+def test_follow_exposure_leaves_ordinary_frames_alone_and_handles_white_and_flat():
+    from vidstyle.exposure import exposure_weight, follow_exposure
+
+    g = torch.Generator().manual_seed(0)
+    ordinary = torch.rand(1, 3, 32, 32, generator=g) * 0.6 + 0.2
+    painted = torch.rand(1, 3, 32, 32, generator=g)
+    assert follow_exposure(painted, ordinary) is painted
+    white = (0.97 + 0.02 * torch.rand(1, 3, 32, 32, generator=g))
+    flat = torch.full((1, 3, 32, 32), 0.3)
+    assert exposure_weight(torch.cat([white, flat, ordinary])).tolist() == [1.0, 1.0, 0.0]
+    out = follow_exposure(painted, white)
+    assert abs(float(out.mean()) - float(white.mean())) < 0.02 and out.std() > 0  # strokes kept, brightness followed
+    out = follow_exposure(painted, flat)
+    assert abs(float(out.mean()) - 0.3) < 0.03
+    assert follow_exposure(painted, torch.zeros(1, 3, 32, 32)).max() < 0.01
+
+
+def test_cut_detection_ignores_fades_but_not_cuts(tmp_path):
+    from vidstyle.flow import get_estimator
+    from vidstyle.temporal import TemporalState
+
+    from clips import make_frames
+
+    # A low-contrast, shimmering scene (fresh noise every frame, so the flow is weak as on a grass
+    # field) fading from 62 to 6: before the fix its histogram shift plus the weak flow made a cut.
+    n, rng = 24, np.random.default_rng(0)
+    x = torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in make_frames(n, (96, 64), (2, 1))])
+    x = (x - x.mean()) * 0.2 + 0.24 + torch.from_numpy(rng.normal(0, 40 / 255, x.shape)).float()
+    x = ((x * ((0.016 / 0.24) ** (torch.arange(n) / (n - 1))).view(-1, 1, 1, 1)).clamp(0, 1) * 255).round() / 255
+    state = TemporalState(estimator=get_estimator("dis"))
+    for i in range(0, n, 4):
+        state.observe(x[i:i + 4])
+    assert state.cuts == 0
+    cut = make_clip(tmp_path / "cut.mp4", n_frames=10, size=(96, 64), cut_at=5)
+    state = TemporalState(estimator=get_estimator("dis"))
+    with open_frames_(cut) as r:
+        cuts = [i for b in r for i, o in enumerate(state.observe(b.frames), b.indices[0]) if o.cut]
+    assert cuts == [5]
+
+
+def open_frames_(path):
+    from vidstyle.media.reader import open_frames
+
+    return open_frames(path, batch_size=4)
+
+
+def test_no_false_cuts_in_the_fade_of_plane_field(tmp_path):
+    """The data clip of the issue: 22 false cuts in its last 34 frames before the fix."""
+    from conftest import shared_path
+
+    from vidstyle.flow import get_estimator
+    from vidstyle.media.reader import open_frames
+    from vidstyle.temporal import TemporalState
+
+    clip = shared_path("data", "clips", "plane_field_mp3audio.mp4")
+    state = TemporalState(estimator=get_estimator("dis"))
+    with open_frames(clip, size=320, frames=(246, 280), batch_size=8) as r:
+        for batch in r:
+            state.observe(batch.frames)
+    assert state.cuts == 0
+
+
+# ------------------------------------------------------------------ training: no wasted work, no mixed-up resumes
+
+@pytest.fixture
+def train_data(tmp_path):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    styles = []
+    for i, colour in enumerate([(230, 200, 40), (40, 90, 220)]):
+        a = np.zeros((40, 40, 3), np.uint8)
+        a[:, ::4] = colour
+        Image.fromarray(a).save(tmp_path / f"style{i}.png")
+        styles.append(tmp_path / f"style{i}.png")
+    return photos, styles
+
+
+TINY_TRAIN = dict(arch="lite", size=32, style_size=40, steps=2, batch_size=1, checkpoint_every=1)
+
+
+def _train_style(data, tmp_path, out, style=0, **kw):
+    from vidstyle.config import TrainConfig
+    from vidstyle.train.loop import train_style
+
+    photos, styles = data
+    cfg = TrainConfig(**{**TINY_TRAIN, **kw.pop("cfg", {})})
+    return train_style(styles[style], [photos], out, cfg, device="cpu", progress=False,
+                       checkpoint=kw.pop("checkpoint", tmp_path / "ck.pt"), **kw)
+
+
+def test_train_checks_its_output_before_any_work(tmp_path, train_data, monkeypatch, cli):
+    import vidstyle.train.loop as loop
+    from vidstyle.errors import VidstyleError
+
+    def boom(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(loop, "StyleCriterion", boom)
+    with pytest.raises(VidstyleError, match="does not exist"):
+        _train_style(train_data, tmp_path, tmp_path / "missing" / "m.safetensors")
+    (tmp_path / "m.safetensors").write_bytes(b"finished")
+    for resume in (False, True):  # a finished model is never rewritten without --force, --resume or not
+        with pytest.raises(VidstyleError, match="exists"):
+            _train_style(train_data, tmp_path, tmp_path / "m.safetensors", resume=resume)
+    code, _, err = cli("train-decoder", "--method", "wct", "--level", "relu1_1", "--content", train_data[0],
+                       "--out", tmp_path / "missing" / "d.safetensors", "-q")
+    assert code == 1 and "does not exist" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("export", "starry-night-lite", "--onnx", tmp_path / "missing" / "x.onnx")
+    assert code == 1 and "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root writes into read-only folders; cannot simulate here")
+def test_train_refuses_a_read_only_output_folder(tmp_path, train_data):
+    from vidstyle.errors import VidstyleError
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(VidstyleError, match="not writable"):
+            _train_style(train_data, tmp_path, ro / "m.safetensors")
+    finally:
+        ro.chmod(0o755)
+
+
+def test_resume_is_keyed_by_the_whole_recipe(tmp_path, train_data, monkeypatch):
+    import vidstyle.train.loop as loop
+    from vidstyle.errors import VidstyleError
+    from vidstyle.train.common import StopOnInterrupt
+
+    # An interrupted run (Ctrl-C after the first step) leaves a checkpoint and no weights.
+    def interrupted_enter(self):
+        self.stop = True
+        return self
+
+    monkeypatch.setattr(StopOnInterrupt, "__enter__", interrupted_enter)
+    out = tmp_path / "m.safetensors"
+    with pytest.raises(VidstyleError, match="interrupted"):
+        _train_style(train_data, tmp_path, out)
+    monkeypatch.undo()
+    assert (tmp_path / "ck.pt").is_file() and not out.exists()
+    # another style, or another option: refused in one line naming what differs
+    with pytest.raises(VidstyleError, match="another training recipe.*style") as e:
+        _train_style(train_data, tmp_path, out, style=1, resume=True)
+    assert "\n" not in str(e.value)
+    with pytest.raises(VidstyleError, match="config.style_weight"):
+        _train_style(train_data, tmp_path, out, resume=True, cfg={"style_weight": 9.0})
+    assert not out.exists()
+    card = _train_style(train_data, tmp_path, out, resume=True, cfg={"steps": 3})  # more steps is fine
+    assert card["training"]["steps"] == 3
+    # the default checkpoint of two projects writing the same file name differs
+    assert loop.default_checkpoint(tmp_path / "a" / "m.safetensors") != loop.default_checkpoint(tmp_path / "b" / "m.safetensors")
+
+
+def test_auto_guard_counts_only_the_steps_on_this_style(tmp_path, train_data, monkeypatch):
+    import vidstyle.methods
+    from vidstyle.config import MIN_AUTO_MODEL_STEPS
+
+    parent = tmp_path / "parent.safetensors"
+    card = _train_style(train_data, tmp_path, parent, checkpoint=tmp_path / "p.pt")
+    assert card["training"]["style_steps"] == 2
+    # pretend the parent trained long on its style, then fine-tune it for 2 steps on another style
+    import json
+
+    pc = json.loads(parent.with_suffix(".json").read_text())
+    pc["training"]["style_steps"] = pc["training"]["steps"] = pc["training"]["total_steps"] = 5000
+    parent.with_suffix(".json").write_text(json.dumps(pc))
+    child = tmp_path / "child.safetensors"
+    card = _train_style(train_data, tmp_path, child, style=1, init=str(parent), checkpoint=tmp_path / "c.pt")
+    assert card["training"]["total_steps"] == 5002  # still recorded: what the network has seen in all
+    assert card["training"]["style_steps"] == 2  # … but only 2 steps on this painting
+    assert vidstyle.methods._trained_steps(str(child)) == 2 < MIN_AUTO_MODEL_STEPS
+    # the same style again: the parent's steps count
+    again = tmp_path / "again.safetensors"
+    card = _train_style(train_data, tmp_path, again, style=0, init=str(parent), checkpoint=tmp_path / "a.pt")
+    assert card["training"]["style_steps"] == 5002
+
+
+def test_shipped_fine_tunes_record_steps_on_their_own_style():
+    from conftest import ROOT
+
+    from vidstyle.models_registry import read_card
+
+    assert read_card(ROOT / "models" / "starry-night.safetensors")["training"]["style_steps"] == 1200
+    assert read_card(ROOT / "models" / "cafe-terrace.safetensors")["training"]["style_steps"] == 250

@@ -14,6 +14,7 @@ import torch
 from .config import OptimiseConfig
 from .device import resolve_device, use_all_cores
 from .errors import VidstyleError
+from .exposure import follow_exposure
 from .media.atomic import check_not_input, check_output
 from .media.image import image_format, load_image, resize_long_side, save_image
 from .nets.vgg import load_vgg
@@ -63,7 +64,7 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         if on_method is not None:
             on_method(text)
         with torch.inference_mode():
-            out = styliser.stylise(content_t).cpu()
+            out = follow_exposure(styliser.stylise(content_t), content_t).cpu()
         if output is not None:
             save_image(out, output, force)
         return out
@@ -75,7 +76,8 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
     if on_method is not None:
         on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s)")
     with progress_bar(None, "stylising", enabled=progress) as bar:
-        out = stylise_still(content_t, style_ts, encoder, cfg, init=_init(cfg.init), bar=bar).cpu()
+        out = stylise_still(content_t, style_ts, encoder, cfg, init=_init(cfg.init), bar=bar)
+    out = follow_exposure(out.detach(), content_t).cpu()
     if output is not None:
         save_image(out, output, force)
     return out

@@ -22,6 +22,7 @@ import torch
 
 from .config import FlowConfig, OptimiseConfig, TemporalConfig, VideoConfig, should_compile
 from .errors import VidstyleError
+from .exposure import follow_exposure
 from .flow import FlowEstimator
 from .progress import progress_bar
 from .stylise.base import Styliser
@@ -142,7 +143,8 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                         styliser.reset()
                     obs.state.prev_output = state.prev_output if obs.state.flow is not None else None
                     with timer("stylise"):
-                        out = styliser.stylise(frames[i:i + 1], obs.state)
+                        out = follow_exposure(styliser.stylise(frames[i:i + 1], obs.state), frames[i:i + 1],
+                                              temporal_cfg)
                     state.commit(out)
                     outputs.append(out)
                 result = torch.cat(outputs)
@@ -156,7 +158,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                         if observations[a].cut:
                             styliser.reset()
                         parts.append(styliser.stylise(frames[a:b], None))
-                    stylised = torch.cat(parts)
+                    stylised = follow_exposure(torch.cat(parts), frames, temporal_cfg)
                 with timer("blend"):
                     outputs = []
                     for i, obs in enumerate(observations):
