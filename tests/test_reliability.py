@@ -567,3 +567,51 @@ def test_shipped_fine_tunes_record_steps_on_their_own_style():
 
     assert read_card(ROOT / "models" / "starry-night.safetensors")["training"]["style_steps"] == 1200
     assert read_card(ROOT / "models" / "cafe-terrace.safetensors")["training"]["style_steps"] == 250
+
+
+# ------------------------------------------------------------------ batch: render what decodes
+
+def test_batch_renders_truncated_and_vfr_avi_inputs_and_warns(tmp_path, cli, invert, style):
+    import textwrap
+
+    full = make_clip(tmp_path / "full.mkv", n_frames=30, size=(48, 32))
+    data = full.read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) * 6 // 10])
+    make_clip(tmp_path / "vfr.avi", n_frames=12, size=(48, 32), vfr=True, codec="mpeg4")
+    jf = tmp_path / "job.toml"
+    jf.write_text(textwrap.dedent(f"""
+        [defaults]
+        method = "optimise"
+        chunk_frames = 8
+        warmup = 1
+        [[job]]
+        name = "j"
+        inputs = ["cut.mkv", "vfr.avi"]
+        styles = ["{style.name}"]
+        """))
+    with pytest.warns(UserWarning) as warned:
+        code, out, err = cli("batch", jf, "--executor", "inline", "-q")
+    assert code == 0, out + err
+    text = " ".join(str(w.message) for w in warned)
+    assert "truncated" in text and "cut.mkv" in text and "vfr.avi" not in text  # a complete VFR AVI is no truncation
+    renders = {p.name: frame_count(p) for p in (tmp_path / "renders").iterdir() if p.suffix in (".mkv", ".avi", ".mp4")}
+    assert renders["vfr__style.mp4"] == 12
+    assert 0 < renders["cut__style.mp4"] < 30
+
+
+def test_reader_does_not_call_a_complete_vfr_avi_truncated(tmp_path):
+    from vidstyle.media.reader import open_frames
+
+    clip = make_clip(tmp_path / "vfr.avi", n_frames=12, size=(32, 24), vfr=True, codec="mpeg4")
+    with open_frames(clip, prefetch=0) as r:
+        assert sum(len(b.pts) for b in r) == 12
+        assert r.stopped_early is None
+
+
+def test_registry_tree_avi_is_complete():
+    from conftest import shared_path
+
+    from vidstyle.media.reader import open_frames
+
+    with open_frames(shared_path("registry", "clips", "tree.avi"), size=64, prefetch=0) as r:
+        assert sum(len(b.pts) for b in r) == 68 and r.stopped_early is None
