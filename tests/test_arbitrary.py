@@ -151,7 +151,7 @@ def test_decoder_training_loss_falls_and_resumes(tmp_path) -> None:
     assert sum(totals[-5:]) / 5 < 0.5 * sum(totals[:5]) / 5
     assert out.with_suffix(".loss.png").is_file()
     # resume continues from the checkpoint's step instead of starting over
-    card = train_decoder(replace(cfg, steps=32), [tmp_path / "photos"], [], out, enc, checkpoint=ckpt, resume=True,
+    card = train_decoder(replace(cfg, steps=32), [tmp_path / "photos"], [], out, enc, checkpoint=ckpt, resume=True, force=True,
                          progress=False)
     assert card["training"]["steps"] == 32
     assert len(torch.load(ckpt, weights_only=False)["history"]["total"]) == 32

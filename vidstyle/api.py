@@ -14,8 +14,9 @@ import torch
 from .config import OptimiseConfig
 from .device import resolve_device, use_all_cores
 from .errors import VidstyleError
-from .media.atomic import check_output
-from .media.image import load_image, resize_long_side, save_image
+from .exposure import follow_exposure
+from .media.atomic import check_not_input, check_output
+from .media.image import image_format, load_image, resize_long_side, save_image
 from .nets.vgg import load_vgg
 from .progress import progress_bar
 from .stylise.optimise import stylise_still
@@ -47,11 +48,13 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         ``1×3×H'×W'`` RGB [0, 1] on the CPU, long side ``cfg.size``.
     """
     if output is not None:
+        check_not_input(output, *(p for p in [content, *styles] if not isinstance(p, torch.Tensor)))
+        image_format(output)  # an unknown extension fails now, not after the optimisation
         check_output(output, force)  # fail before minutes of work, not after
     dev = resolve_device(device)
     if dev.type == "cpu":
         use_all_cores()
-    content_t = load_image(content) if not isinstance(content, torch.Tensor) else content
+    content_t = load_image(content, need=cfg.size) if not isinstance(content, torch.Tensor) else content
     content_t = resize_long_side(content_t, cfg.size).to(dev)
     if method != "optimise" or model is not None:
         from .methods import build_styliser
@@ -61,11 +64,12 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         if on_method is not None:
             on_method(text)
         with torch.inference_mode():
-            out = styliser.stylise(content_t).cpu()
+            out = follow_exposure(styliser.stylise(content_t), content_t).cpu()
         if output is not None:
             save_image(out, output, force)
         return out
-    style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s).to(dev) for s in styles]
+    need = max(16, round(max(content_t.shape[-2:]) * cfg.style_scale))  # the style's size in stylise_still
+    style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s, need=need).to(dev) for s in styles]
     if not style_ts:
         raise VidstyleError("no style image given; pass at least one --style")
     encoder = load_vgg(cfg.style_layers + cfg.content_layers, cfg.vgg_source, device=dev)
@@ -74,6 +78,7 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s){blend}")
     with progress_bar(None, "stylising", enabled=progress) as bar:
         out = stylise_still(content_t, style_ts, encoder, cfg, init=_init(cfg.init), bar=bar)
+    out = follow_exposure(out.detach(), content_t)
     if cfg.strength < 1:
         out = torch.lerp(content_t[..., :out.shape[-2], :out.shape[-1]].to(out), out, cfg.strength)
     out = out.cpu()
@@ -91,15 +96,18 @@ def stylise_texture(styles: Sequence[PathLike | torch.Tensor], output: PathLike 
     ``shape`` is the output ``(H, W)``; default a square of side ``cfg.size``.
     """
     if output is not None:
+        check_not_input(output, *(p for p in styles if not isinstance(p, torch.Tensor)))
+        image_format(output)
         check_output(output, force)
     dev = resolve_device(device)
     if dev.type == "cpu":
         use_all_cores()
-    style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s).to(dev) for s in styles]
+    shape = shape or (cfg.size, cfg.size)
+    need = max(16, round(max(shape) * cfg.style_scale))
+    style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s, need=need).to(dev) for s in styles]
     if not style_ts:
         raise VidstyleError("no style image given")
     encoder = load_vgg(cfg.style_layers, cfg.vgg_source, device=dev)
-    shape = shape or (cfg.size, cfg.size)
     with progress_bar(None, "synthesising", enabled=progress) as bar:
         out = stylise_still(None, style_ts, encoder, cfg, init="noise", texture_shape=shape, bar=bar).cpu()
     if output is not None:

@@ -146,15 +146,42 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # n
     return f"warning: {message}\n"
 
 
+class _Terminated:
+    """SIGTERM handled like Ctrl-C: raise KeyboardInterrupt in the main thread, so every ``finally``
+    and ``__exit__`` that cleans up after Ctrl-C (temporary outputs, pool workers) runs too; exit 143."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum, frame) -> None:  # noqa: ANN001, ARG002
+        if self.received:
+            return  # cleanup is under way; a second TERM must not interrupt it
+        self.received = True
+        raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning user errors into one line."""
+    import signal
+    import threading
+
     warnings.formatwarning = _format_warning
+    terminated, old = _Terminated(), None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGTERM, terminated)
     try:
         app()  # standalone: typer/click handle usage errors (exit 2) and Ctrl-C ("Aborted!", exit 1)
     except VidstyleError as e:  # one line per problem (a job file may have several)
         for line in str(e).splitlines() or [""]:
             typer.echo(f"error: {line}", err=True)
         sys.exit(1)
+    except SystemExit:
+        if terminated.received:
+            sys.exit(143)
+        raise
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 def _register_commands() -> None:

@@ -233,6 +233,11 @@ class TemporalConfig:
     cut_flow_threshold: float = 0.15  # … with a histogram distance above this is also a cut,
     cut_reliable_drop: float = 0.5  # … as is one with the reliable fraction below this × the shot's recent level
     cut_match_tolerance: float = 0.1  # a reliable pixel must also match in colour (mean |ΔRGB|) after warping
+    cut_min_contrast: float = 0.045  # below this luma std (either frame: near-black/white, flat) flow failure is no cut
+    exposure: bool = True  # stylised frames follow the input's exposure through fades, near-black/white, flat frames
+    exposure_dark: tuple[float, float] = (0.05, 0.25)  # mean input luma: fully followed at/below, untouched above
+    exposure_bright: tuple[float, float] = (0.80, 0.95)  # mean input luma: untouched below, fully followed at/above
+    exposure_flat: tuple[float, float] = (0.02, 0.05)  # input luma std: fully followed at/below, untouched above
     flow_max_side: int | None = 640  # estimate the pipeline's flow at most at this long side (None: full size)
     enabled: bool = True  # False (--no-temporal): no flow, no blending, every frame on its own
 

@@ -22,6 +22,7 @@ import torch
 
 from .config import FlowConfig, OptimiseConfig, TemporalConfig, VideoConfig, should_compile
 from .errors import VidstyleError
+from .exposure import follow_exposure
 from .flow import FlowEstimator
 from .progress import progress_bar
 from .stylise.base import FrameState, Styliser, TemporalMode
@@ -143,7 +144,8 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                     if obs.cut:
                         styliser.reset()
                     with timer("stylise"):
-                        out = styliser.stylise(frames[i:i + 1], state.frame_state(obs))
+                        out = follow_exposure(styliser.stylise(frames[i:i + 1], state.frame_state(obs)),
+                                              frames[i:i + 1], temporal_cfg)
                     state.commit(out)
                     outputs.append(out)
                 result = torch.cat(outputs)
@@ -161,7 +163,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                             window = FrameState(window=(state.frame_state(observations[a]),
                                                         *(o.state for o in observations[a + 1:b])))
                         parts.append(styliser.stylise(frames[a:b], window))
-                    stylised = torch.cat(parts)
+                    stylised = follow_exposure(torch.cat(parts), frames, temporal_cfg)
                 with timer("blend"):
                     outputs = []
                     for i, obs in enumerate(observations):
@@ -245,6 +247,9 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
     input = Path(input)
     style_paths = [Path(s) for s in styles]
     output = Path(output) if output is not None else default_video_output(input, style_paths, model)
+    from .media.atomic import check_not_input
+
+    check_not_input(output, input, *style_paths)
     _check_target(output, force)
     for style in style_paths:
         if style.is_dir():

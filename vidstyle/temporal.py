@@ -25,11 +25,18 @@ import torch
 import torch.nn.functional as F
 
 from .config import TemporalConfig
+from .exposure import luma
 from .flow import FlowEstimator, reliability_mask, warp
 from .stylise.base import FrameState
 
 #: Bins per colour channel of the cut-detection histogram.
 HIST_BINS = 32
+#: A fade (no flow-failure cuts): the mean luma moves by at least this log-ratio per frame …
+FADE_STEP = 0.015
+#: … and at most this much (a cut to a darker shot jumps further: bikes.mp4 frame 76 is −0.30) …
+FADE_MAX_STEP = 0.25
+#: … the same way for this many consecutive frames (ordinary motion rarely does).
+FADE_RUN = 3
 
 
 def colour_histogram(frames: torch.Tensor, bins: int = HIST_BINS) -> torch.Tensor:
@@ -92,8 +99,22 @@ def matched_fraction(current: torch.Tensor, previous: torch.Tensor, flow: torch.
     return (mask * (error < tolerance)).mean(dim=(1, 2, 3))
 
 
+def compensate_gain(previous: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    """``previous`` scaled to ``current``'s mean luma: a fade is a global gain, so after this a fading
+    frame pair compares (histograms, flow, colour match) like a still pair, while a cut still differs.
+
+    Args:
+        previous, current: ``N×3×H×W`` RGB [0, 1].
+
+    Returns:
+        ``N×3×H×W`` in [0, 1] (gain limited to ×¼…×4).
+    """
+    gain = ((luma(current).mean((1, 2, 3)) + 1e-3) / (luma(previous).mean((1, 2, 3)) + 1e-3)).clamp(0.25, 4.0)
+    return (previous * gain.view(-1, 1, 1, 1)).clamp(0, 1)
+
+
 def is_cut(hist_distance: float, reliable_fraction: float | None, cfg: TemporalConfig,
-           recent_reliable: float | None = None) -> bool:
+           recent_reliable: float | None = None, contrast: float | None = None) -> bool:
     """Decide a hard cut from the colour change and, when known, the flow's reliable fraction.
 
     A cut is either
@@ -107,10 +128,15 @@ def is_cut(hist_distance: float, reliable_fraction: float | None, cfg: TemporalC
     Flow failure alone is not enough: in fast motion the flow fails frame after frame
     without any cut (then ``recent_reliable`` is low too). Colour alone is not enough
     either: a cut between two shots with similar colours keeps the histograms close.
+    Neither is flow failure on a near-black, near-white or flat frame (``contrast``, the lower
+    luma std of the pair, below ``cfg.cut_min_contrast``): there the flow has nothing to track.
+    Callers pass the histogram distance after :func:`compensate_gain`, so a fade is no colour jump.
     """
     if hist_distance > cfg.cut_threshold:
         return True
     if reliable_fraction is None or reliable_fraction >= cfg.cut_min_reliable:
+        return False
+    if contrast is not None and contrast < cfg.cut_min_contrast:
         return False
     sudden = recent_reliable is not None and reliable_fraction < cfg.cut_reliable_drop * recent_reliable
     return hist_distance > cfg.cut_flow_threshold or sudden
@@ -166,6 +192,10 @@ class TemporalState:
     cuts: int = 0
     recent_reliable: float | None = None  # moving average of the reliable fraction in this shot
     prev_hist: torch.Tensor | None = None  # 1×3×bins histogram of prev_input (each frame's is computed once)
+    prev_std: torch.Tensor | None = None  # luma std of prev_input (1)
+    prev_mean: torch.Tensor | None = None  # mean luma of prev_input (1)
+    fade_run: int = 0  # consecutive frames whose brightness moved the same way (see FADE_STEP)
+    fade_dir: float = 0.0
 
     def observe(self, frames: torch.Tensor) -> list[Observation]:
         """Flow, reliability mask and cut decision for each frame of a batch (in order).
@@ -190,14 +220,40 @@ class TemporalState:
         hists = thumbnail_histogram(frames)
         if len(current):
             prev_hists = hists[:-1] if prev_hist is None or first else torch.cat([prev_hist, hists[:-1]])
-            dist = (0.5 * (hists[len(frames) - len(current):] - prev_hists).abs().sum(-1).mean(-1)).tolist()
+            cur_hists = hists[len(frames) - len(current):]
+            dist_t = 0.5 * (cur_hists - prev_hists).abs().sum(-1).mean(-1)
+            y = luma(frames).flatten(1)
+            std, mean = y.std(1, unbiased=False), y.mean(1)
+            prev_std = std[:-1] if first or self.prev_std is None else torch.cat([self.prev_std, std[:-1]])
+            prev_mean = mean[:-1] if first or self.prev_mean is None else torch.cat([self.prev_mean, mean[:-1]])
+            contrast = torch.minimum(std[len(frames) - len(current):], prev_std).tolist()
+            steps = ((mean[len(frames) - len(current):] + 2 / 255) / (prev_mean + 2 / 255)).log().tolist()
+            # A fade: the brightness has moved the same way by FADE_STEP…FADE_MAX_STEP for FADE_RUN
+            # frames in a row (a cut to a darker shot is one bigger jump). Within a fade the previous
+            # frame is compared at the current one's brightness (histograms, flow, colour match), and
+            # a flow failure is no cut (DIS loses track as the scene darkens into noise).
+            fading = []
+            for step in steps:
+                same_way = (FADE_STEP <= abs(step) <= FADE_MAX_STEP
+                            and (self.fade_run == 0 or (step > 0) == (self.fade_dir > 0)))
+                self.fade_run, self.fade_dir = (self.fade_run + 1, step) if same_way else (0, 0.0)
+                fading.append(self.fade_run >= FADE_RUN)
+            # near-black/white or flat pairs too: their few filled histogram bins jump with any gain
+            fading = [f or c < self.cfg.cut_min_contrast for f, c in zip(fading, contrast)]
+            compared = previous
+            if any(fading):
+                sel = torch.tensor(fading, device=frames.device).view(-1, 1, 1, 1)
+                compared = torch.where(sel, compensate_gain(previous, current), previous)
+                faded = 0.5 * (cur_hists - thumbnail_histogram(compared)).abs().sum(-1).mean(-1)
+                dist_t = torch.where(sel.view(-1), torch.minimum(dist_t, faded), dist_t)
+            dist = dist_t.tolist()
             flow = mask = back = None
             reliable: list[float | None] = [None] * len(current)
             if self.estimator is not None:
-                flow, mask, back, matched = self._flow(current, previous)
+                flow, mask, back, matched = self._flow(current, compared)
                 reliable = list(matched)
             for i, (d, r) in enumerate(zip(dist, reliable)):
-                cut = is_cut(d, r, self.cfg, self.recent_reliable)
+                cut = is_cut(d, None if fading[i] else r, self.cfg, self.recent_reliable, contrast[i])
                 self.cuts += cut
                 if cut or r is None:
                     self.recent_reliable = None
@@ -208,6 +264,8 @@ class TemporalState:
                     state.flow, state.mask, state.back_flow = flow[i:i + 1], mask[i:i + 1], back[i:i + 1]
                 observations.append(Observation(state, cut, d, r))
         self.prev_input, self.prev_hist = frames[-1:].clone(), hists[-1:]
+        last = luma(frames[-1:]).flatten(1)
+        self.prev_std, self.prev_mean = last.std(1, unbiased=False), last.mean(1)
         return observations
 
     def _flow(self, current: torch.Tensor,
@@ -264,7 +322,8 @@ class TemporalState:
 
     def reset(self) -> None:
         """Forget everything (a new, unrelated stream follows)."""
-        self.prev_input = self.prev_output = self.recent_reliable = self.prev_hist = None
+        self.prev_input = self.prev_output = self.recent_reliable = self.prev_hist = self.prev_std = None
+        self.prev_mean, self.fade_run, self.fade_dir = None, 0, 0.0
 
 
-__all__ = ["HIST_BINS", "Observation", "TemporalState", "blend", "colour_histogram", "histogram_distance", "is_cut", "matched_fraction", "thumbnail_histogram"]
+__all__ = ["HIST_BINS", "Observation", "TemporalState", "blend", "colour_histogram", "compensate_gain", "histogram_distance", "is_cut", "matched_fraction", "thumbnail_histogram"]

@@ -143,11 +143,13 @@ def probe_input(path: Path, temporal: TemporalConfig | None = None) -> dict[str,
                     cuts.append(n)
                 pts.append(int(p))
                 n += 1
-        if reader.stopped_early:
-            raise VidstyleError(reader.stopped_early)
+        stopped = reader.stopped_early
     if n == 0:
-        raise VidstyleError(f"{path}: no frames to render")
-    return {"frames": n, "pts": pts, "cuts": cuts}
+        raise VidstyleError(stopped or f"{path}: no frames to render")
+    probe = {"frames": n, "pts": pts, "cuts": cuts}
+    if stopped:  # render what decodes and say so (build_plan warns), as `vidstyle run` does
+        probe["warning"] = f"{stopped}; rendering the {n} frames that decode"
+    return probe
 
 
 def _render_variants(job: Job) -> list[tuple[str, tuple[Path, ...], str | None]]:
@@ -178,6 +180,10 @@ def build_plan(job_file: JobFile, state: BatchState | None = None) -> Plan:
                 probe["identity"] = ident
                 if state is not None:
                     state.record_probe(probe_key, probe)
+            if probe.get("warning"):
+                import warnings
+
+                warnings.warn(probe["warning"], stacklevel=2)
             total = probe["frames"]
             first, last = (s.frames if s.frames is not None else (0, total - 1))
             if first >= total:

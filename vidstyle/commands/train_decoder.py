@@ -48,6 +48,9 @@ def train_decoder(
 
     if out.exists() and not (force or resume):
         raise VidstyleError(f"{out} exists; pass --force to overwrite or --resume to continue training")
+    from ..media.atomic import check_output
+
+    check_output(out, force=True)  # folder missing / not writable: say so before loading VGG or training
     if threads:
         torch.set_num_threads(threads)
     else:
@@ -59,5 +62,5 @@ def train_decoder(
     layers = cfg.style_layers if cfg.method == "adain" else (cfg.level,)
     encoder = load_vgg(layers, source=vgg, device=dev)
     card = run(cfg, content, styles or [], out, encoder, checkpoint=checkpoint, resume=resume, init=init, device=dev,
-               progress=not quiet)
+               progress=not quiet, force=force)
     typer.echo(f"wrote {out} ({card['training']['steps']} steps, losses {card['final_losses']})")

@@ -4,11 +4,77 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import VidstyleError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; stale temporaries are then left alone
+    fcntl = None  # type: ignore[assignment]
+
+
+def hold(tmp: Path) -> int | None:
+    """Create ``tmp`` (a file, or an existing folder) if needed and take an exclusive ``flock`` on it.
+
+    The kernel drops the lock when the process dies — even by ``kill -9`` — so a later run can tell
+    a temporary that a live render is writing from one a dead render left behind
+    (:func:`remove_stale_parts`). Returns the descriptor to close when done (None without flock).
+    """
+    if fcntl is None:
+        return None
+    fd = os.open(tmp, os.O_RDONLY) if tmp.is_dir() else os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def release(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def remove_stale_parts(path: str | Path) -> list[Path]:
+    """Delete the hidden temporaries of ``path`` (``.STEM.xxxxxxxx.partEXT`` files, ``.NAME.xxxxxxxx.part``
+    folders) that no live process holds (see :func:`hold`); return what was removed.
+
+    A render killed by ``kill -9`` (or a power cut) cannot clean up after itself; the next render of
+    the same output does it. Temporaries of a render still running are locked, and left alone.
+    """
+    if fcntl is None:
+        return []
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile("|".join((re.escape(f".{path.stem}.") + r"[0-9a-f]{8}\.part" + re.escape(path.suffix),
+                                   re.escape(f".{path.name}.") + r"[0-9a-f]{8}\.part")))
+    removed = []
+    try:
+        candidates = [p for p in parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:
+        return []
+    for p in candidates:
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a live render holds it
+        try:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def check_output(path: str | Path, force: bool = False) -> Path:
@@ -31,6 +97,27 @@ def check_output(path: str | Path, force: bool = False) -> Path:
     return path
 
 
+def check_not_input(output: str | Path, *inputs: str | Path | None) -> None:
+    """Refuse an output that is one of the inputs — the same path, or the same file through a link.
+
+    ``--force`` must never let a render overwrite its own source (or style image).
+
+    Raises:
+        VidstyleError: ``output`` resolves to (or is the same inode as) one of ``inputs``.
+    """
+    out = Path(output)
+    for inp in inputs:
+        if inp is None:
+            continue
+        inp = Path(inp)
+        same = os.path.abspath(out) == os.path.abspath(inp) or out.resolve() == inp.resolve()
+        if not same and out.exists() and inp.exists():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(out, inp)
+        if same:
+            raise VidstyleError(f"output {out} is the input {inp}; choose another output name")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -40,14 +127,17 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     and the target is untouched.
     """
     path = check_output(path, force)
+    remove_stale_parts(path)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+    fd = hold(tmp)  # created empty and locked: a later run knows it is ours while we live
     try:
         yield tmp
-        if not tmp.exists():
+        if not tmp.exists() or tmp.stat().st_size == 0:
             raise VidstyleError(f"nothing was written for {path}")
         if path.exists() and not force:  # appeared while we worked
             raise VidstyleError(f"output {path} appeared while rendering; use --force to overwrite it")
         os.replace(tmp, path)
     finally:
+        release(fd)
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

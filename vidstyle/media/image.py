@@ -39,11 +39,34 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def load_image(path: str | Path, max_side: int = MAX_INPUT_SIDE) -> torch.Tensor:
+def _decode_reduced(img: Image.Image, need: int) -> Image.Image:
+    """Decode ``img`` at the smallest integer reduction whose long side is still ≥ ``need``.
+
+    JPEG decodes at 1/2, 1/4 or 1/8 scale directly (``draft``: the DCT is never expanded at full
+    size); other formats are box-reduced in uint8 right after decoding, before the float copy.
+    A 12000×12000 style for a 64 px output then costs tens of MB instead of gigabytes.
+    """
+    long_side = max(img.size)
+    factor = max(1, min(long_side // max(need, 1), min(img.size) // MIN_SIDE))
+    if factor < 2:
+        return img
+    if img.format == "JPEG" and img.mode in ("RGB", "L", "CMYK", "YCbCr"):
+        img.draft(img.mode, (max(1, img.size[0] // factor), max(1, img.size[1] // factor)))
+        factor = max(1, min(max(img.size) // max(need, 1), min(img.size) // MIN_SIDE))
+    if factor >= 2 and img.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
+        exif = img.getexif()
+        img = img.reduce(factor)
+        img.info["exif"] = exif.tobytes()  # reduce() drops it; exif_transpose needs the orientation
+    return img
+
+
+def load_image(path: str | Path, max_side: int = MAX_INPUT_SIDE, need: int | None = None) -> torch.Tensor:
     """Read an image file as a ``1×3×H×W`` RGB tensor in [0, 1].
 
     Honours EXIF orientation; accepts grey, palette, CMYK, alpha and 16-bit
     images; downscales (with a warning) images whose long side exceeds ``max_side``.
+    Huge files are decoded reduced (:func:`_decode_reduced`) to no less than ``need`` pixels on the
+    long side (default ``max_side``): pass the size the caller will resize to anyway.
 
     Raises:
         MediaError: missing, unreadable, not an image, truncated, or too small.
@@ -55,6 +78,8 @@ def load_image(path: str | Path, max_side: int = MAX_INPUT_SIDE) -> torch.Tensor
         raise MediaError(f"{path}: is a directory, expected an image file")
     try:
         with Image.open(path) as img:
+            full = img.size
+            img = _decode_reduced(img, min(need or max_side, max_side))
             img = ImageOps.exif_transpose(img)
             img.load()
             array = _to_rgb_array(img)
@@ -68,8 +93,9 @@ def load_image(path: str | Path, max_side: int = MAX_INPUT_SIDE) -> torch.Tensor
     if min(h, w) < MIN_SIDE:
         raise MediaError(f"{path}: image is {w}×{h}, too small (each side must be at least {MIN_SIDE} px)")
     x = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).unsqueeze(0)
+    if max(full) > max_side and need is None:
+        warnings.warn(f"{path}: {full[0]}×{full[1]} is larger than {max_side} px; downscaling", stacklevel=2)
     if max(h, w) > max_side:
-        warnings.warn(f"{path}: {w}×{h} is larger than {max_side} px; downscaling", stacklevel=2)
         x = resize_long_side(x, max_side)
     return x
 
@@ -91,12 +117,24 @@ def tensor_to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
 
 
-def save_image(x: torch.Tensor, path: str | Path, force: bool = False) -> Path:
-    """Write ``1×3×H×W`` RGB [0, 1] to ``path`` atomically (format from the extension)."""
+def image_format(path: str | Path) -> str:
+    """The Pillow format for an output path's extension; checked before any work starts.
+
+    Raises:
+        MediaError: an extension we cannot write as a still (``.mp4``, none, …).
+    """
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise MediaError(f"{path}: unknown image extension; use one of {', '.join(sorted(SAVE_FORMATS))}")
+        what = f"extension {path.suffix}" if path.suffix else "no extension"
+        raise MediaError(f"{path}: unknown image extension ({what}); use one of {', '.join(sorted(SAVE_FORMATS))}")
+    return fmt
+
+
+def save_image(x: torch.Tensor, path: str | Path, force: bool = False) -> Path:
+    """Write ``1×3×H×W`` RGB [0, 1] to ``path`` atomically (format from the extension)."""
+    path = Path(path)
+    fmt = image_format(path)
     img = Image.fromarray(tensor_to_uint8(x))
     with atomic_output(path, force) as tmp:
         img.save(tmp, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))

@@ -239,10 +239,21 @@ class _VideoFileSource:
             # The container index promised more frames than the demuxer delivered: truncated file.
             self.stopped_early = (f"{self.path}: the stream ended after {got} of {exact} frames; "
                                   "the file is probably truncated")
-        elif not exact and estimate and got < 0.9 * estimate - 1:
-            # No index (e.g. Matroska): compare with the duration in the header, loosely (VFR).
+        elif not exact and estimate and got < 0.9 * estimate - 1 and not self._reached_end(prev_pts):
+            # No index (e.g. Matroska): compare with the duration in the header, loosely (VFR). A
+            # variable-rate AVI counts time-base ticks as frames (tree.avi: 444 "frames", 68 real ones),
+            # so a stream whose last frame reaches the header's duration is complete whatever the count.
             self.stopped_early = (f"{self.path}: the stream ended after {got} frames but its header promises "
                                   f"about {estimate}; the file is probably truncated")
+
+
+    def _reached_end(self, last_pts: int | None) -> bool:
+        """The last decoded frame lies within 10 % (or one frame) of the header's duration."""
+        duration = self.info.source_duration
+        if last_pts is None or not duration:
+            return False
+        step = float(1 / self.info.fps) if self.info.fps else 0.0
+        return float((last_pts - self._t0) * self._tb) + step >= 0.9 * duration - step
 
 
 def _reason(e: BaseException) -> str:

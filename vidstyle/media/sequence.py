@@ -121,8 +121,12 @@ class ImageSequenceWriter:
         parent = self.path.parent
         if not parent.is_dir():
             raise VidstyleError(f"output folder {parent} does not exist; create it first")
+        from .atomic import hold, remove_stale_parts
+
+        remove_stale_parts(self.path)
         self.tmp = parent / f".{self.path.name}.{uuid.uuid4().hex[:8]}.part"
         self.tmp.mkdir()
+        self._lock = hold(self.tmp)  # released by commit/abort, or by the kernel if we die
         self.count = 0
 
     def write_array(self, array: np.ndarray) -> None:
@@ -143,11 +147,19 @@ class ImageSequenceWriter:
             old = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.old")
             os.replace(self.path, old)
         os.replace(self.tmp, self.path)
+        self._release()
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.path
 
     def abort(self) -> None:
         """Remove the temporary folder; the target is untouched."""
+        self._release()
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self.tmp)
+
+    def _release(self) -> None:
+        from .atomic import release
+
+        release(getattr(self, "_lock", None))
+        self._lock = None

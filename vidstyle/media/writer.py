@@ -171,6 +171,8 @@ class VideoWriter:
                 self._pad = (w % 2, h % 2) if pix_fmt.startswith("yuv420") else (w % 2, 0)
             stream.width, stream.height = w + self._pad[0], h + self._pad[1]
             stream.pix_fmt = pix_fmt
+            if encoder == "libx265" and ext in (".mp4", ".mov"):
+                stream.codec_context.codec_tag = "hvc1"  # FFmpeg's default hev1 is refused by Apple players
             self._yuv = pix_fmt.startswith("yuv")
             if self._yuv:
                 # Convert with BT.709 and say so: untagged files are decoded as BT.601 by FFmpeg
@@ -337,6 +339,30 @@ class VideoWriter:
             del self._atomic
 
 
+def _close_leading_gap(packet) -> None:
+    """Move a first audio packet that claims a too-long duration up against the second one.
+
+    Some phone recorders write the audio's start offset into the duration of the first sample
+    (``stts`` 8471, 1024, 1024, … for AAC) while the track's own duration counts contiguous
+    frames. FFmpeg then puts the second packet 155 ms after the first, and a copy's audio grew
+    from the declared 2.261 s to 2.416 s. When the declared duration agrees with ``frames ×
+    frame_size`` the gap is the start offset: the first packet moves to just before the second
+    (every other packet keeps its time, so the sync of the rest is untouched) and the copy's
+    audio lasts exactly as long as the source declares.
+    """
+    stream = packet.stream
+    size = stream.codec_context.frame_size or 0
+    if not size or not packet.duration or packet.duration <= size * 3 // 2 or not stream.frames or not stream.duration:
+        return
+    if abs(stream.frames * size - stream.duration * stream.time_base * stream.codec_context.sample_rate) > size:
+        return  # the track's duration counts the gap too: it is real, keep it
+    shift = round((packet.duration - size) / (stream.codec_context.sample_rate * stream.time_base))
+    if packet.pts is not None:
+        packet.pts += shift
+    packet.dts += shift
+    packet.duration -= shift
+
+
 class _AudioTracks:
     """The input's audio streams, copied or transcoded into the output as the video advances."""
 
@@ -365,6 +391,7 @@ class _AudioTracks:
                 out = container.add_stream(target, rate=rate, layout=layout)
                 self.transcode[s.index] = (s, out, None)
         self.packets = self.input.demux(in_streams)
+        self._first_seen: set[int] = set()
         self.pending = None
         self.samples: dict[int, int] = {}
         self.done = False
@@ -383,6 +410,9 @@ class _AudioTracks:
             except (StopIteration, av.FFmpegError):  # end, or a truncated audio stream: keep what was read
                 self.done = True
                 return
+            if packet.stream.index not in self._first_seen and packet.dts is not None:
+                self._first_seen.add(packet.stream.index)
+                _close_leading_gap(packet)
             yield packet
 
     def feed_until(self, t: float, shift: float, trimmed: bool) -> None:

@@ -60,10 +60,9 @@ def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: boo
     out = Path(out)
     if out.suffix != ".onnx":
         raise VidstyleError(f"the ONNX output must end in .onnx, got {out}")
-    if out.exists() and not force:
-        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
-    if not out.parent.is_dir():
-        raise VidstyleError(f"output folder does not exist: {out.parent}")
+    from ..media.atomic import check_output
+
+    check_output(out, force)  # exists without --force, folder missing or read-only: before exporting
     _require("onnx")
     net = net.cpu().eval()
     from .magenta import StyleTransformer, fuse_magenta

@@ -90,13 +90,13 @@ class FeedForwardStyliser(Styliser):
 
 
 def trained_steps(model: str | Path) -> int:
-    """Training steps recorded in a model's card, including those of the model it was fine-tuned from
-    (0 when unknown)."""
+    """Training steps a model's card records on its own style (``training.style_steps``: a parent from ``--init``
+    counts only when it was trained on the same painting); 0 when unknown."""
     from ..models_registry import read_card, resolve_model
+    from ..train.loop import style_steps
 
     try:
-        training = read_card(resolve_model(model)).get("training", {})
-        return int(training.get("total_steps", training.get("steps", 0)))
+        return style_steps(read_card(resolve_model(model)))
     except (VidstyleError, OSError, ValueError, TypeError):
         return 0
 

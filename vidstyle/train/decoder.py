@@ -165,10 +165,19 @@ def write_decoder(decoder: Decoder, out: Path, cfg: DecoderTrainConfig, steps: i
     return card
 
 
+def _card_says_interrupted(out: Path) -> bool:
+    import json
+
+    try:
+        return bool(json.loads(out.with_suffix(".json").read_text())["training"].get("interrupted"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def train_decoder(cfg: DecoderTrainConfig, content: Sequence[str | Path], styles: Sequence[str | Path], out: str | Path,
                   encoder: VGGEncoder, checkpoint: str | Path | None = None, resume: bool = False,
                   init: str | Path | None = None, device: torch.device | str = "cpu",
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, force: bool = False) -> dict[str, Any]:
     """Train (or resume) a decoder; write ``out`` (fp16 safetensors), its model card and ``.loss.png``.
 
     Checkpoints, Ctrl-C/SIGTERM and ``resume`` behave as in ``vidstyle train`` (:func:`vidstyle.train.loop.drive`):
@@ -194,6 +203,16 @@ def train_decoder(cfg: DecoderTrainConfig, content: Sequence[str | Path], styles
         raise VidstyleError("AdaIN decoder training needs paintings: pass --styles DIR")
     device = torch.device(device)
     out = Path(out)
+    from .loop import check_model_output, training_recipe
+
+    if out.suffix != ".safetensors":
+        raise VidstyleError(f"--out must end in .safetensors, got {out}")
+    # --resume may overwrite the weights an *interrupted* run wrote, never a finished decoder
+    partial = resume and out.is_file() and _card_says_interrupted(out)
+    check_model_output(out, force or partial)
+    recipe = training_recipe("decoder", cfg, content=[str(Path(c).resolve()) for c in content],
+                             styles=[str(Path(p).resolve()) for p in styles],
+                             init=str(Path(init).resolve()) if init is not None else None, vgg=encoder.normalisation)
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint(out)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
@@ -228,7 +247,7 @@ def train_decoder(cfg: DecoderTrainConfig, content: Sequence[str | Path], styles
         return loss_fn(contents.sample(cfg.batch_size, generator).to(device), generator)
 
     steps, history, interrupted, seconds = drive(decoder, step_fn, cfg, checkpoint, resume, progress,  # type: ignore[arg-type]
-                                                 f"train {cfg.method} decoder {cfg.level}")
+                                                 f"train {cfg.method} decoder {cfg.level}", extra={"recipe": recipe})
     decoder.eval()
     card = write_decoder(decoder, out, cfg, steps, history, encoder.normalisation, seconds, data, interrupted)
     if interrupted:

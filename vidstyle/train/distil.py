@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..config import TrainConfig
 from ..errors import VidstyleError
 from ..nets.transformer import build_net
-from .loop import drive_to_end, finish
+from .loop import check_model_output, drive_to_end, finish, style_steps, training_recipe
 
 
 def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, cfg: TrainConfig = TrainConfig(),
@@ -43,8 +43,7 @@ def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, 
     out = Path(out)
     if out.suffix != ".safetensors":
         raise VidstyleError(f"--out must end in .safetensors, got {out}")
-    if out.exists() and not force and not resume:
-        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    check_model_output(out, force)
     if cfg.arch == "full":
         cfg = replace(cfg, arch="lite")
     dev = resolve_device(device)
@@ -81,7 +80,12 @@ def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, 
 
     name = name or out.stem
     steps, history, seconds = drive_to_end(student, step_fn, cfg, out, checkpoint, resume, progress, f"distil {name}",
-                                           extra={"config": asdict(cfg), "teacher": str(teacher)})
+                                           extra={"config": asdict(cfg), "teacher": str(teacher),
+                                                  "recipe": training_recipe(
+                                                      "distil", cfg, teacher=teacher_card.get("weights", {}).get("sha256"),
+                                                      content=[str(Path(c).resolve()) for c in content],
+                                                      video=str(Path(video).resolve()) if video else None,
+                                                      vgg=vgg_source if cfg.feature_weight > 0 else None)})
     card = {
         "name": name, "arch": cfg.arch, "kind": "feedforward-transformer",
         "style": teacher_card.get("style", {}),
@@ -91,7 +95,8 @@ def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, 
                      "steps": steps, "size": cfg.size, "batch_size": cfg.batch_size, "lr": cfg.lr,
                      "pixel_weight": cfg.pixel_weight, "feature_weight": cfg.feature_weight, "seed": cfg.seed,
                      "device": str(dev), "seconds_last_run": round(seconds, 1),
-                     "teacher_training": teacher_card.get("training")},
+                     "teacher_training": teacher_card.get("training"),
+                     "style_steps": style_steps(teacher_card)},  # the student learns what its teacher learnt
         "image_size": cfg.size,
     }
     return finish(student.cpu(), out, card, history, steps, force=True)

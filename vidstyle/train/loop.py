@@ -42,8 +42,56 @@ _LUMA = (0.299, 0.587, 0.114)
 
 
 def default_checkpoint(out: Path) -> Path:
-    """Checkpoints live outside the repo (they hold optimiser state, ~3× the weights)."""
-    return Path.home() / ".cache" / "vidstyle" / "train" / f"{out.stem}.ckpt.pt"
+    """Checkpoints live outside the repo (they hold optimiser state, ~3× the weights).
+
+    The name carries a hash of the output's absolute path: two projects that both write
+    ``models/my-style.safetensors`` never share (or resume) each other's checkpoint.
+    """
+    import hashlib
+
+    where = hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:8]
+    return Path.home() / ".cache" / "vidstyle" / "train" / f"{Path(out).stem}-{where}.ckpt.pt"
+
+
+#: Options that may change on ``--resume`` (a longer run, other checkpoint cadence).
+RESUMABLE_OPTIONS = ("steps", "checkpoint_every")
+
+
+def training_recipe(kind: str, cfg: Any, **inputs: Any) -> dict[str, Any]:
+    """Everything that shapes the trained weights except the step count: what a checkpoint is keyed by.
+
+    ``inputs`` names the data (style SHA-256, resolved content/video folders, init/teacher weights).
+    """
+    import json
+
+    config = {k: v for k, v in asdict(cfg).items() if k not in RESUMABLE_OPTIONS}
+    return json.loads(json.dumps({"kind": kind, "config": config, **inputs}, sort_keys=True, default=str))
+
+
+def check_recipe(saved: dict[str, Any] | None, recipe: dict[str, Any] | None, checkpoint: Path) -> None:
+    """Refuse to resume a checkpoint made by a different recipe (one line naming what differs)."""
+    if recipe is None:
+        return
+    if saved is None:
+        raise VidstyleError(f"checkpoint {checkpoint} does not record its training recipe; "
+                            "delete it (or drop --resume) to start afresh")
+    flat = lambda d, pre="": {f"{pre}{k}": v for k0, v0 in d.items()  # noqa: E731
+                              for k, v in (flat(v0, f"{k0}.").items() if isinstance(v0, dict) else [(k0, v0)])}
+    a, b = flat(saved), flat(recipe)
+    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if differ:
+        raise VidstyleError(f"checkpoint {checkpoint} was made by another training recipe ({', '.join(differ[:6])}"
+                            f"{' …' if len(differ) > 6 else ''} differ); drop --resume, or pass --checkpoint to pick another")
+
+
+def check_model_output(out: Path, force: bool) -> None:
+    """Before any training: the weights (and the card, loss curve beside them) can be written, and a
+    finished model is never rewritten without ``--force`` — not even by ``--resume``."""
+    from ..media.atomic import check_output
+
+    if out.exists() and not force:
+        raise VidstyleError(f"{out} exists (a finished model); pass --force to overwrite it")
+    check_output(out, force=True)
 
 
 class PairSource:
@@ -123,6 +171,8 @@ def drive(net: torch.nn.Module, step_fn: Callable[[torch.Generator], dict[str, t
     seed_everything(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     if resume:
+        if checkpoint.exists():
+            check_recipe(_saved_recipe(checkpoint), (extra or {}).get("recipe"), checkpoint)
         step, history, saved = load_checkpoint(checkpoint, net, opt)
         if "generator" in saved:
             g.set_state(saved["generator"])
@@ -156,6 +206,14 @@ def drive(net: torch.nn.Module, step_fn: Callable[[torch.Generator], dict[str, t
     return step, history, interrupted, time.perf_counter() - t0
 
 
+def _saved_recipe(checkpoint: Path) -> dict[str, Any] | None:
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 — load_checkpoint reports an unreadable file in one line
+        return {}
+    return (ckpt.get("extra") or {}).get("recipe")
+
+
 def drive_to_end(net: torch.nn.Module, step_fn: Callable[[torch.Generator], dict[str, torch.Tensor]], cfg: TrainConfig,
                  out: Path, checkpoint: str | Path | None, resume: bool, progress: bool, description: str,
                  extra: dict[str, Any]) -> tuple[int, LossHistory, float]:
@@ -183,7 +241,12 @@ def finish(net: TransformerNet, out: Path, card: dict[str, Any], history: LossHi
     digest = save_safetensors(net.state_dict(), out, metadata=meta, half=True)
     curve = plot_losses(history, out.with_name(f"{out.stem}.loss.png"), title=f"{card['name']}: training losses")
     card["training"]["steps"] = steps
-    card["training"]["total_steps"] = steps + int((card["training"].get("init_from") or {}).get("steps", 0))
+    init = card["training"].get("init_from") or {}
+    card["training"]["total_steps"] = steps + int(init.get("steps", 0))
+    if "style_steps" not in card["training"]:
+        # steps on *this* style: a parent counts only when it was trained on the same image
+        same = init.get("style_sha256") and init.get("style_sha256") == (card.get("style") or {}).get("sha256")
+        card["training"]["style_steps"] = steps + (int(init.get("style_steps") or 0) if same else 0)
     card["final_losses"] = {k: round(v, 6) for k, v in history.summary(20).items()}
     card["weights"] = {"file": out.name, "sha256": digest, "bytes": out.stat().st_size, "dtype": "float16",
                        "parameters": count_parameters(net)}
@@ -192,6 +255,19 @@ def finish(net: TransformerNet, out: Path, card: dict[str, Any], history: LossHi
     card.setdefault("benchmark", {"speed": None, "e_warp": None})
     write_card(out, card)
     return card
+
+
+def style_steps(card: dict[str, Any]) -> int:
+    """Training steps a model's card records on its own style image (``--method auto``'s guard).
+
+    Cards written before ``style_steps`` existed count only their own ``steps`` (a parent made with
+    ``--init`` may have learnt another painting).
+    """
+    training = card.get("training") or {}
+    try:
+        return int(training.get("style_steps", training.get("steps", 0)) or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def style_info(style: Path, out: Path) -> dict[str, Any]:
@@ -235,8 +311,9 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
     style, out = Path(style), Path(out)
     if out.suffix != ".safetensors":
         raise VidstyleError(f"--out must end in .safetensors, got {out}")
-    if out.exists() and not force and not resume:
-        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    check_model_output(out, force)
+    if not style.is_file():
+        raise VidstyleError(f"style image {style} not found")
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     net = build_net(cfg.arch, residual=cfg.residual).to(dev)
@@ -248,8 +325,10 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
         net.load_state_dict(src.state_dict())
         init_training = init_card.get("training", {})
         init_info = {"model": init_card.get("name", str(init)), "sha256": init_card.get("weights", {}).get("sha256"),
-                     "steps": int(init_training.get("total_steps", init_training.get("steps", 0)))}
-    style_img = resize_long_side(load_image(style), cfg.style_size)
+                     "steps": int(init_training.get("total_steps", init_training.get("steps", 0))),
+                     "style_sha256": (init_card.get("style") or {}).get("sha256"),
+                     "style_steps": style_steps(init_card)}
+    style_img = resize_long_side(load_image(style, need=cfg.style_size), cfg.style_size)
     crit = StyleCriterion(style_img, cfg, dev, vgg_source)
     temporal = cfg.temporal_weight > 0 or cfg.luminance_weight > 0
     data = PairSource(content, cfg.size, video, cfg, pairs=temporal, flow_cache=flow_cache)
@@ -280,7 +359,12 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
 
     name = name or out.stem
     steps, history, seconds = drive_to_end(net, step_fn, cfg, out, checkpoint, resume, progress, f"train {name}",
-                                           extra={"config": asdict(cfg), "style": str(style)})
+                                           extra={"config": asdict(cfg), "style": str(style),
+                                                  "recipe": training_recipe(
+                                                      "train", cfg, style=sha256_file(style),
+                                                      content=[str(Path(c).resolve()) for c in content],
+                                                      video=str(Path(video).resolve()) if video else None,
+                                                      init=(init_info or {}).get("sha256"), vgg=vgg_source)})
     write_thumbnail(style, out)
     card = {
         "name": name, "arch": cfg.arch, "kind": "feedforward-transformer",
@@ -299,5 +383,6 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
     return finish(net.cpu(), out, card, history, steps, force=True)
 
 
-__all__ = ["train_style", "drive", "drive_to_end", "finish", "StyleCriterion", "PairSource", "luminance_loss", "default_checkpoint",
+__all__ = ["train_style", "drive", "drive_to_end", "finish", "training_recipe", "check_recipe", "check_model_output",
+           "style_steps", "StyleCriterion", "PairSource", "luminance_loss", "default_checkpoint",
            "style_info", "write_thumbnail"]
