@@ -47,6 +47,7 @@ HELD_OUT = {"munch_the_scream", "VincentVanGoghBridge_background"}
 PHOTOS = [DATA / "content/chicago.jpg", SHARED / "registry/photos/chelsea.png", DATA / "content/golden_gate.jpg"]
 SEQUENCES = ["dog", "soapbox", "parkour", "blackswan"]
 CACHE = Path("/tmp/vidstyle-bench-magenta")
+GATYS_CACHED_ONLY = False  # --gatys-cached-only
 
 
 def peer_dir() -> Path:
@@ -223,13 +224,16 @@ def bench_views(size: int, n_photos: int) -> list[dict]:
     return rows
 
 
-def _gatys(content: torch.Tensor, style: torch.Tensor, key: str, encoder, steps: int) -> torch.Tensor:
+def _gatys(content: torch.Tensor, style: torch.Tensor, key: str, encoder, steps: int,
+           cached_only: bool = False) -> torch.Tensor | None:
     from vidstyle.config import OptimiseConfig
     from vidstyle.stylise.optimise import stylise_still
 
     cache = CACHE / f"gatys_{key}_{content.shape[-1]}x{content.shape[-2]}_{steps}.pt"
     if cache.is_file():
         return torch.load(cache)
+    if cached_only:
+        return None
     with torch.enable_grad():
         out = stylise_still(content, [style], encoder, OptimiseConfig(size=max(content.shape[-2:]), steps=steps,
                                                                        scales=1)).detach()
@@ -259,13 +263,14 @@ def bench_sheet(size: int, gatys_steps: int, sheet: Path, gatys_photos: int) -> 
         }
         for i, (photo_path, photo) in enumerate(zip(PHOTOS, photos)):
             t0 = time.perf_counter()
-            outs = {"Gatys": _gatys(photo, style, f"{path.stem}_{photo_path.stem}", encoder, gatys_steps)
-                    if i < gatys_photos else torch.full_like(photo, 0.5)}  # grey: Gatys not run (CPU budget)
+            gatys = (_gatys(photo, style, f"{path.stem}_{photo_path.stem}", encoder, gatys_steps, GATYS_CACHED_ONLY)
+                     if i < gatys_photos else None)
+            outs = {"Gatys": gatys if gatys is not None else torch.full_like(photo, 0.5)}  # grey: not run (CPU budget)
             print(f"sheet {path.name} × {photo_path.name}: Gatys {time.perf_counter() - t0:.0f} s", flush=True)
             outs.update({name: st.stylise(photo) for name, st in methods.items()})
             outs["peer (int8, 384)"] = peer_stylise(engine, photo, path)
             for name, out in outs.items():
-                if name == "Gatys" and i >= gatys_photos:
+                if name == "Gatys" and gatys is None:
                     continue
                 rows.append({"style": path.name, "held_out": path.stem in HELD_OUT, "photo": photo_path.name,
                              "method": name, **_scores(out, photo, style, encoder)})
@@ -393,6 +398,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256, help="views/sheet: long side of the outputs")
     p.add_argument("--gatys-steps", type=int, default=50)
     p.add_argument("--gatys-photos", type=int, default=1, help="sheet: Gatys for the first N photos only (grey tiles after)")
+    p.add_argument("--gatys-cached-only", action="store_true", help="sheet: only Gatys results cached by earlier runs")
     p.add_argument("--view-photos", type=int, default=1, help="views: how many of the photos to average over")
     p.add_argument("--frames", type=int, default=30)
     p.add_argument("--video-size", type=int, default=480)
@@ -402,6 +408,8 @@ def main() -> None:
     p.add_argument("--append", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(2)
+    global GATYS_CACHED_ONLY
+    GATYS_CACHED_ONLY = args.gatys_cached_only
     parts = args.parts.split(",")
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}
     new: dict = {}
