@@ -16,7 +16,8 @@ def labelled_sheet(rows: Sequence[Sequence[tuple[str, torch.Tensor]]], path: str
     (up to two lines, split on ``|``)."""
     tiles = [[(label, (t[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)) for label, t in row]
              for row in rows]
-    col_w = max(a.shape[1] for row in tiles for _, a in row)
+    longest = max(len(line) for row in tiles for label, _ in row for line in label.split("|"))
+    col_w = max(max(a.shape[1] for row in tiles for _, a in row), 6 * longest + 4)  # the default font: ~6 px a character
     ncols = max(len(row) for row in tiles)
     heights = [max(a.shape[0] for _, a in row) + caption for row in tiles]
     sheet = Image.new("RGB", (ncols * (col_w + pad) + pad, sum(heights) + pad * (len(rows) + 1)), "white")
