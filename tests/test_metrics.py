@@ -327,3 +327,29 @@ def test_input_ewarp_with_gt_flow_vs_dis_flow(seq):
     e_gt, e_dis = sintel_ewarp_gt_and_dis(seq)
     assert e_gt > 0 and e_dis > 0
     assert 1 / SINTEL_RATIO_TOLERANCE < e_dis / e_gt < SINTEL_RATIO_TOLERANCE, (e_gt, e_dis)
+
+
+def test_normalised_style_error_zero_for_the_style_and_equal_layer_weights():
+    from vidstyle.metrics import normalised_style_error, style_grams
+
+    class TwoLayer(torch.nn.Module):  # a tiny stand-in encoder: two fixed conv "layers"
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(0)
+            self.a = torch.nn.Conv2d(3, 4, 3)
+            self.b = torch.nn.Conv2d(4, 6, 3)
+            for p in self.parameters():
+                p.data = torch.randn(p.shape, generator=g)
+
+        def forward(self, x, layers):
+            fa = torch.relu(self.a(x))
+            return {"relu1_1": fa, "relu2_1": torch.relu(self.b(fa) * 1000)}  # very different magnitudes
+
+    enc = TwoLayer()
+    style = torch.rand(1, 3, 20, 20)
+    targets = style_grams(style, enc, layers=("relu1_1", "relu2_1"))
+    assert float(normalised_style_error(style, targets, enc)) < 1e-6
+    err, per_layer = normalised_style_error(torch.rand(2, 3, 20, 20), targets, enc, per_layer=True)
+    assert err.shape == (2,) and set(per_layer) == {"relu1_1", "relu2_1"}
+    # scale-free: the ×1000 layer does not dominate
+    assert 0.01 < float(per_layer["relu2_1"][0]) / float(per_layer["relu1_1"][0]) < 100

@@ -163,6 +163,28 @@ def style_distance(output: torch.Tensor, style: torch.Tensor | dict[str, torch.T
     return style_distance_from_features(encoder(output, tuple(targets)), targets)
 
 
+def normalised_style_error_per_layer(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]
+                                     ) -> dict[str, torch.Tensor]:
+    """``{layer: ‖G_l(F) − G_l(S)‖_F / ‖G_l(S)‖_F}`` (each ``N``) from features and target Grams (METRICS.md)."""
+    return {name: (gram_matrix(features[name]) - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1)
+            for name, target in targets.items()}
+
+
+def normalised_style_error(output: torch.Tensor, style: torch.Tensor | dict[str, torch.Tensor], encoder,
+                           size: int | None = None, layers: Sequence[str] = STYLE_LAYERS,
+                           per_layer: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """METRICS.md normalised style error ``(1/L) Σ_l ‖G_l(O) − G_l(S)‖_F / ‖G_l(S)‖_F`` over relu1_1 … relu5_1.
+
+    Same Grams, sizes and arguments as :func:`style_distance`; every layer weighs the same, so fine strokes
+    (relu1_1, relu2_1) count as much as the palette. Returns ``N`` errors, and with ``per_layer`` also
+    ``{layer: N}``.
+    """
+    targets = style if isinstance(style, dict) else style_grams(style, encoder, size or max(output.shape[-2:]), layers)
+    layer_errors = normalised_style_error_per_layer(encoder(output, tuple(targets)), targets)
+    mean = torch.stack(list(layer_errors.values())).mean(0)
+    return (mean, layer_errors) if per_layer else mean
+
+
 def content_distance_from_features(output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of two ``N×C×h×w`` feature maps → ``N``."""
     return (output - content).pow(2).mean(dim=(1, 2, 3))
@@ -533,6 +555,8 @@ __all__ = [
     "content_distance",
     "content_distance_from_features",
     "evaluate_clips",
+    "normalised_style_error",
+    "normalised_style_error_per_layer",
     "fit_to",
     "flicker_ratio",
     "flicker_terms",
