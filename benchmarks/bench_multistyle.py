@@ -62,7 +62,7 @@ class Setup:
         self.seqs = {s: _read_seq(s, args.frames, args.long_side) for s in HELD_OUT}
         self.input_e = {s: warping_error(x, None, k=1)["e_warp"] for s, x in self.seqs.items()}
         self.photos = [resize_long_side(load_image(SHARED / "data/content/kodak24" / f), args.quality_side)
-                       for f in PHOTOS]
+                       for f in PHOTOS[:args.photos]]
         self.enc = load_vgg(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2"))
 
     @torch.inference_mode()
@@ -113,7 +113,7 @@ def bench_perstyle(args) -> dict:
     setup = Setup(args)
     pred, gen, embed = _teacher()
     res: dict = {"held_out": list(HELD_OUT), "frames": args.frames, "long_side": args.long_side,
-                 "quality_photos": list(PHOTOS), "input_e_warp_k1": setup.input_e, "styles": {}}
+                 "quality_photos": list(PHOTOS[:args.photos]), "input_e_warp_k1": setup.input_e, "styles": {}}
     for name in (args.models.split(",") if args.models else PERSTYLE):
         card = read_card(ROOT / "models" / f"{name}.safetensors")
         path = _painting(card["style"]["file"])
@@ -141,7 +141,7 @@ def contact_sheet(args) -> Path:
     photos = [SHARED / "data/content/kodak24/kodim23.png", SHARED / "data/video/dog/00020.jpg",
               SHARED / "data/content/kodak24/kodim15.png"][:args.photos]
     rows = []
-    for name in PERSTYLE:
+    for name in (args.models.split(",") if args.models else PERSTYLE):
         card = read_card(ROOT / "models" / f"{name}.safetensors")
         path = _painting(card["style"]["file"])
         z = embed(pred, path)
@@ -160,7 +160,7 @@ def contact_sheet(args) -> Path:
     sheet = torch.cat([F.pad(r, (0, w - r.shape[3]), value=1.0) for r in rows], 2)
     out = args.out or ROOT / "benchmarks" / "multistyle_perstyle_sheet.png"
     save_image(sheet, out, force=True)
-    print("rows: style x photo", [n for n in PERSTYLE], "columns: painting | content | old | new | teacher")
+    print("rows: style x photo", args.models or list(PERSTYLE), "columns: painting | content | old | new | teacher")
     return out
 
 
@@ -177,15 +177,16 @@ def bench_temporal(args) -> dict:
     folders = [SHARED / "data" / "styles", SHARED / "registry" / "paintings"]
     train = list_paintings(folders)
     held = [p for p in list_paintings(folders, held_out=()) if p.stem in HELD_OUT_PAINTINGS]
-    if args.paintings:
-        train = train[:args.paintings]
+    if args.paintings:  # evenly spaced over the sorted list (both folders represented)
+        step = len(train) / args.paintings
+        train = [train[int(i * step)] for i in range(args.paintings)]
     res: dict = {"generator": str(args.generator), "held_out": list(HELD_OUT), "frames": args.frames,
                  "long_side": args.long_side, "input_e_warp_k1": setup.input_e, "paintings": {}}
     for group, paths in (("held_out", held), ("training", train)):
         for p in paths:
             z = embed(pred, p)
             style = load_image(p)
-            rows = {"group": group, "teacher": setup.measure(lambda x: teacher(x, z), style),
+            rows = {"group": group, "photos": list(PHOTOS[:args.photos]), "teacher": setup.measure(lambda x: teacher(x, z), style),
                     "tuned": setup.measure(lambda x: tuned(x, z), style)}
             res["paintings"][p.name] = rows
             print(json.dumps({p.name: rows}), flush=True)
@@ -219,15 +220,17 @@ def main(argv=None) -> None:
         p.add_argument("--long-side", type=int, default=320)
         p.add_argument("--quality-side", type=int, default=256)
         p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--photos", type=int, default=3, help="first N of kodim05/15/23 for the quality metrics")
     sub.choices["perstyle"].add_argument("--candidates", type=Path, required=True)
     sub.choices["perstyle"].add_argument("--models", default="")
     sub.choices["temporal"].add_argument("--generator", type=Path, default=ROOT / "models/magenta-temporal.safetensors")
-    sub.choices["temporal"].add_argument("--paintings", type=int, default=0, help="first N training paintings (0 = all)")
+    sub.choices["temporal"].add_argument("--paintings", type=int, default=0, help="N training paintings, evenly spaced (0 = all)")
     sh = sub.add_parser("sheet")
     sh.add_argument("--candidates", type=Path, required=True)
     sh.add_argument("--tile", type=int, default=192)
     sh.add_argument("--photos", type=int, default=2)
     sh.add_argument("--out", type=Path, default=None)
+    sh.add_argument("--models", default="")
     args = ap.parse_args(argv)
     if args.cmd == "sheet":
         torch.set_num_threads(2)
