@@ -64,11 +64,14 @@ class Setup:
         self.photos = [resize_long_side(load_image(SHARED / "data/content/kodak24" / f), args.quality_side)
                        for f in PHOTOS[:args.photos]]
         self.enc = load_vgg(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2"))
+        with torch.inference_mode():
+            self.photo_feats = [self.enc(c, ("relu4_2",))["relu4_2"] for c in self.photos]
 
     @torch.inference_mode()
     def measure(self, fn, style: torch.Tensor, temporal: bool = True) -> dict:
         """``fn``: ``N×3×H×W`` → stylised. Quality on the photos vs ``style``; E_warp on the held-out clips."""
-        from vidstyle.metrics import (content_distance, normalised_style_error, ssim_luma, style_distance,
+        from vidstyle.metrics import (CONTENT_LAYER, content_distance_from_features,
+                                      normalised_style_error_per_layer, ssim_luma, style_distance_from_features,
                                       style_grams, warping_error)
 
         row: dict = {}
@@ -82,14 +85,15 @@ class Setup:
             row["input_e_warp_k1_mean"] = round(statistics.mean(self.input_e.values()), 6)
         grams = style_grams(style, self.enc, self.args.quality_side)
         sd, nse, cd, ss, layers = [], [], [], [], {}
-        for c in self.photos:
+        for c, fc in zip(self.photos, self.photo_feats):
             o = fn(c).clamp(0, 1)
-            sd.append(style_distance(o, grams, self.enc).item())
-            m, per_layer = normalised_style_error(o, grams, self.enc, per_layer=True)
-            nse.append(m.item())
+            feats = self.enc(o, tuple(grams) + (CONTENT_LAYER,))  # one VGG pass serves every metric
+            sd.append(style_distance_from_features(feats, grams).item())
+            per_layer = normalised_style_error_per_layer(feats, grams)
+            nse.append(torch.stack(list(per_layer.values())).mean().item())
             for k, v in per_layer.items():
                 layers.setdefault(k, []).append(v.item())
-            cd.append(content_distance(o, c, self.enc).item())
+            cd.append(content_distance_from_features(feats[CONTENT_LAYER], fc).item())
             ss.append(ssim_luma(c, o).mean().item())
         row.update(style_distance=statistics.mean(sd), normalised_style_error=round(statistics.mean(nse), 4),
                    normalised_style_error_per_layer={k: round(statistics.mean(v), 4) for k, v in layers.items()},
