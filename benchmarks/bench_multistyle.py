@@ -2,7 +2,8 @@
 
     python benchmarks/bench_multistyle.py perstyle --candidates DIR [--frames 20] [--long-side 320]
     python benchmarks/bench_multistyle.py sheet    --candidates DIR
-    python benchmarks/bench_multistyle.py temporal --generator models/magenta-temporal.safetensors
+    python benchmarks/bench_multistyle.py temporal --generator models/magenta-temporal.safetensors [--paintings 3]
+    python benchmarks/bench_multistyle.py temporal-sheet --generator models/magenta-temporal.safetensors
 
 ``perstyle``: for each of the four shipped per-style nets, three rows — the shipped (old) net, the candidate
 distilled net of the same name in ``--candidates``, and the teacher (magenta generator at the painting's
@@ -168,6 +169,32 @@ def contact_sheet(args) -> Path:
     return out
 
 
+def temporal_sheet(args) -> Path:
+    """Rows: painting × photo; columns: painting | content | teacher | fine-tuned generator."""
+    from vidstyle.media.image import load_image, resize_long_side, save_image
+    from vidstyle.nets.magenta import fuse_magenta, load_generator_weights
+
+    pred, teacher, embed = _teacher()
+    tuned = fuse_magenta(load_generator_weights(args.generator))
+    photos = [SHARED / "data/content/kodak24/kodim23.png", SHARED / "data/video/dog/00020.jpg"]
+    rows = []
+    for name in args.paintings.split(","):
+        path = _painting(name)
+        z = embed(pred, path)
+        thumb = resize_long_side(load_image(path), args.tile)
+        for p in photos:
+            x = resize_long_side(load_image(p), args.tile)
+            with torch.inference_mode():
+                tiles = [x, teacher(x, z).clamp(0, 1), tuned(x, z).clamp(0, 1)]
+            th = F.interpolate(thumb, size=x.shape[-2:], mode="bilinear", antialias=True)
+            rows.append(torch.cat([F.pad(t, (0, 4, 0, 4), value=1.0) for t in [th] + tiles], 3))
+    w = max(r.shape[3] for r in rows)
+    sheet = torch.cat([F.pad(r, (0, w - r.shape[3]), value=1.0) for r in rows], 2)
+    out = args.out or ROOT / "benchmarks" / "multistyle_temporal_sheet.png"
+    save_image(sheet, out, force=True)
+    return out
+
+
 def bench_temporal(args) -> dict:
     """Teacher vs fine-tuned generator over paintings (held-out and training reported separately)."""
     from vidstyle.media.image import load_image
@@ -235,7 +262,16 @@ def main(argv=None) -> None:
     sh.add_argument("--photos", type=int, default=2)
     sh.add_argument("--out", type=Path, default=None)
     sh.add_argument("--models", default="")
+    ts = sub.add_parser("temporal-sheet")
+    ts.add_argument("--generator", type=Path, default=ROOT / "models/magenta-temporal.safetensors")
+    ts.add_argument("--paintings", default="munch_the_scream.jpg,VincentVanGoghBridge_background.webp,picabia_udnie.jpg")
+    ts.add_argument("--tile", type=int, default=224)
+    ts.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.cmd == "temporal-sheet":
+        torch.set_num_threads(2)
+        print(temporal_sheet(args))
+        return
     if args.cmd == "sheet":
         torch.set_num_threads(2)
         print(contact_sheet(args))

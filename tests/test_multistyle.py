@@ -221,3 +221,17 @@ def test_cli_teacher_magenta_needs_a_style(tmp_path):
                                  "--out", str(tmp_path / "x.safetensors")])
     assert r.exit_code != 0
     assert "--teacher magenta needs --style" in (r.output + str(r.exception))
+
+
+def test_shipped_magenta_temporal_card_and_checksum():
+    from pathlib import Path
+
+    weights = Path(__file__).resolve().parents[1] / "models" / "magenta-temporal.safetensors"
+    if not weights.is_file():
+        pytest.skip("models/magenta-temporal.safetensors not shipped")
+    card = read_card(weights)
+    assert all(k in card for k in CARD_KEYS) and card["kind"] == GENERATOR_KIND
+    assert card["weights"]["sha256"] == sha256_file(weights) and card["training"]["steps"] > 0
+    net = load_generator_weights(weights)
+    with torch.no_grad():
+        assert net(torch.rand(1, 3, 24, 24), torch.zeros(1, 100)).shape == (1, 3, 24, 24)
