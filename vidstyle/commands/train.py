@@ -37,7 +37,10 @@ def train(
     luminance_weight: Annotated[Optional[float], typer.Option(min=0.0, help="ReCoNet luminance term (needs pairs).")] = None,
     pair_noise: Annotated[Optional[float], typer.Option(min=0.0, max=0.5, help="Noise std on each frame of a synthetic-motion pair (default 0.02).")] = None,
     synthetic_pairs: Annotated[bool, typer.Option("--synthetic-pairs/--video-pairs-only", help="With --video: also make synthetic-motion pairs from the stills for the temporal loss (default), or use real pairs only.")] = True,
-    teacher: Annotated[Optional[Path], typer.Option(help="Distil: mimic this trained model (usually with --arch lite).")] = None,
+    teacher: Annotated[Optional[Path], typer.Option(help="Distil: mimic this trained model (usually with --arch lite), or `magenta` (with --style): the arbitrary-style network's rendering of that painting.")] = None,
+    pixel_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Distillation: L1 to the teacher's output.")] = None,
+    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Distillation: VGG relu2_1 feature loss to the teacher's output.")] = None,
+    video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs when --video is given (default 0.5).")] = None,
     init: Annotated[Optional[str], typer.Option(help="Start from this model's weights (fine-tune another style).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file (default ~/.cache/vidstyle/train/NAME.ckpt.pt).")] = None,
@@ -65,11 +68,18 @@ def train(
     cfg = replace(TrainConfig(), arch=arch.value, residual=residual, size=size, style_size=style_size, steps=steps, batch_size=batch_size,
                   lr=lr, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                   temporal_weight=temporal_weight, luminance_weight=luminance_weight, pair_noise=pair_noise,
-                  synthetic_pairs=synthetic_pairs,
+                  synthetic_pairs=synthetic_pairs, pixel_weight=pixel_weight, feature_weight=feature_weight,
+                  video_fraction=video_fraction,
                   checkpoint_every=checkpoint_every, seed=seed)
     common = dict(content=content, out=out, cfg=cfg, video=video, checkpoint=checkpoint, resume=resume,
                   device=device, force=force, progress=not quiet, name=name)
-    if teacher is not None:
+    if teacher is not None and str(teacher) == "magenta":
+        if style is None:
+            raise VidstyleError("--teacher magenta needs --style PAINTING (the painting whose rendering is distilled)")
+        from ..train.teacher import distil_magenta
+
+        card = distil_magenta(style=style, init=init, vgg_source=vgg, flow_cache=flow_cache, **common)
+    elif teacher is not None:
         from ..train.distil import distil
 
         card = distil(teacher=teacher, vgg_source=vgg, **common)
@@ -81,3 +91,59 @@ def train(
         card = train_style(style=style, init=init, vgg_source=vgg, flow_cache=flow_cache, **common)
     losses = "  ".join(f"{k} {v:.4g}" for k, v in card["final_losses"].items())
     typer.echo(f"wrote {out} ({card['arch']}, {card['training']['steps']} steps; {losses})")
+
+
+class MultiArch(str, Enum):
+    magenta = "magenta"
+
+
+@app.command("train-multistyle")
+def train_multistyle(
+    styles: Annotated[list[Path], typer.Option("--styles", help="Folder of paintings or one painting (repeatable).")],
+    content: Annotated[list[Path], typer.Option("--content", help="Folder of training photos (repeatable).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Weights to write, models/NAME.safetensors (+ NAME.json card).")],
+    video: Annotated[Optional[Path], typer.Option(help="Folder of DAVIS-style sequences for real frame pairs.")] = None,
+    arch: Annotated[MultiArch, typer.Option(help="magenta: fine-tune the Ghiasi et al. generator itself (temporal loss + L1 to its frozen copy).")] = MultiArch.magenta,
+    hold_out: Annotated[Optional[list[str]], typer.Option("--hold-out", help="Painting stems never trained on (default: munch_the_scream, VincentVanGoghBridge_background).")] = None,
+    views: Annotated[int, typer.Option(min=1, help="Embeddings per painting: the whole painting + random crops with hue jitter.")] = 8,
+    hue: Annotated[float, typer.Option(min=0.0, max=0.5, help="Hue jitter of the crops, in turns (±).")] = 0.05,
+    size: Annotated[Optional[int], typer.Option(min=32, help="Side of the square training crops.")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1)] = None,
+    lr: Annotated[Optional[float], typer.Option(min=0.0)] = None,
+    pixel_weight: Annotated[Optional[float], typer.Option(min=0.0, help="L1 to the frozen teacher's output.")] = None,
+    temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight.")] = None,
+    video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file (default ~/.cache/vidstyle/train/NAME.ckpt.pt).")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(min=1)] = None,
+    flow_cache: Annotated[Optional[Path], typer.Option(help="Folder caching the flows of --video pairs.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint.")] = False,
+    seed: SeedOpt = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads (default: all usable cores).")] = None,
+    device: DeviceOpt = "auto",
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train an any-style network over many paintings (now: temporally fine-tune the magenta generator)."""
+    import torch
+
+    from ..config import TrainConfig, replace
+    from ..device import use_all_cores
+    from ..train.teacher import HELD_OUT_PAINTINGS, finetune_magenta_temporal
+
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        use_all_cores()
+    cfg = replace(TrainConfig(), size=size, steps=steps, batch_size=batch_size, lr=lr, pixel_weight=pixel_weight,
+                  temporal_weight=temporal_weight if temporal_weight is not None else 150.0,
+                  video_fraction=video_fraction, synthetic_pairs=False, checkpoint_every=checkpoint_every, seed=seed)
+    card = finetune_magenta_temporal(styles=styles, content=content, out=out, cfg=cfg, video=video,
+                                     held_out_styles=tuple(hold_out) if hold_out else HELD_OUT_PAINTINGS,
+                                     style_views_per_painting=views, hue=hue, checkpoint=checkpoint, resume=resume,
+                                     device=device, force=force, progress=not quiet, flow_cache=flow_cache,
+                                     name=name)
+    losses = "  ".join(f"{k} {v:.4g}" for k, v in card["final_losses"].items())
+    typer.echo(f"wrote {out} ({card['arch']}, {card['training']['steps']} steps, "
+               f"{len(card['training']['paintings'])} paintings; {losses})")

@@ -286,5 +286,54 @@ def load_transformer(path: str | Path | None = None) -> StyleTransformer:
     return net.eval()
 
 
+#: ``format`` in the safetensors metadata of a fine-tuned generator (``models/magenta-temporal.safetensors``).
+GENERATOR_FORMAT = "vidstyle-magenta-generator-1"
+#: ``kind`` of its model card.
+GENERATOR_KIND = "magenta-generator"
+
+
+def load_generator_weights(path: str | Path, verify: bool = True) -> StyleTransformer:
+    """A fine-tuned generator saved by ``vidstyle train-multistyle`` (e.g. ``models/magenta-temporal.safetensors``):
+    float32, eval mode, CPU. The file's SHA-256 must match its model card (``NAME.json`` beside it) when ``verify``.
+
+    Raises:
+        WeightsError: missing/unreadable card, checksum mismatch, corrupt file, or tensors of another network —
+            one line each.
+    """
+    from ..errors import WeightsError
+    from ..models_registry import card_path, read_card
+    from ..weights import load_safetensors
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"generator weights not found: {path}")
+    expected = None
+    if verify:
+        card = read_card(path)
+        if card.get("kind") != GENERATOR_KIND:
+            raise WeightsError(f"{card_path(path)} is not the card of a magenta generator (kind {card.get('kind')!r})")
+        expected = (card.get("weights") or {}).get("sha256")
+        if not expected:
+            raise WeightsError(f"model card {card_path(path)} has no weights.sha256; retrain or rewrite the card")
+    tensors, meta = load_safetensors(path, expected)
+    if meta.get("format") != GENERATOR_FORMAT:
+        raise WeightsError(f"{path} is not a magenta generator (format {meta.get('format')!r}, "
+                           f"expected {GENERATOR_FORMAT!r})")
+    try:
+        net = StyleTransformer(width=int(meta.get("width", 8)), blocks=int(meta.get("blocks", 5)),
+                               embed_dim=int(meta.get("embed_dim", EMBED_DIM)))
+        net.load_state_dict(tensors)
+    except (RuntimeError, ValueError) as e:
+        raise WeightsError(f"{path} does not match the magenta generator: {str(e).splitlines()[0]}") from None
+    return net.eval()
+
+
+def generator_metadata(net: StyleTransformer, name: str) -> dict[str, str]:
+    """The safetensors metadata :func:`load_generator_weights` reads back."""
+    return {"format": GENERATOR_FORMAT, "name": name, "width": str(net.contract[0][1].out_channels),
+            "blocks": str(len(net.residual)), "embed_dim": str(net.embed_dim)}
+
+
 __all__ = ["EMBED_DIM", "STYLE_SIZE", "StylePredictor", "StyleTransformer", "CondInstanceNorm", "CondConv",
-           "fuse_magenta", "load_predictor", "load_transformer"]
+           "fuse_magenta", "load_predictor", "load_transformer", "load_generator_weights", "generator_metadata",
+           "GENERATOR_FORMAT", "GENERATOR_KIND"]

@@ -78,7 +78,9 @@ class MagentaStyliser(Styliser):
         backend: ``auto``, ``torch`` or ``onnx`` (CPU only).
         compile: ``torch.compile`` the generator (torch backend; for long clips).
         internal_size: run the generator at this long side and upsample (live mode); None = full size.
-        predictor, transformer: networks to use instead of the release's (tests, fine-tuned generators).
+        predictor, transformer: networks to use instead of the release's (tests, fine-tuned generators);
+            ``transformer`` may also be the path of a generator saved by ``vidstyle train-multistyle``
+            (:func:`~vidstyle.nets.magenta.load_generator_weights`, checksum-checked against its card).
     """
 
     temporal_mode = TemporalMode.PER_FRAME  # frame by frame; the pipeline blends along the flow on top
@@ -87,7 +89,7 @@ class MagentaStyliser(Styliser):
                  strength: float = 1.0, preserve_color: bool | str | None = False, style_view: str = DEFAULT_VIEW,
                  device: torch.device | str = "cpu", backend: str = "auto", compile: bool = False,
                  internal_size: int | None = None, predictor: StylePredictor | None = None,
-                 transformer: StyleTransformer | None = None) -> None:
+                 transformer: StyleTransformer | str | Path | None = None) -> None:
         if not styles:
             raise VidstyleError("at least one style image is needed")
         if not 0.0 <= strength <= 1.0:
@@ -99,6 +101,10 @@ class MagentaStyliser(Styliser):
         self.weights = blend_weights(len(styles), style_weights)
         self.colour_mode = _colour_mode(preserve_color)
         self.predictor = (predictor if predictor is not None else load_predictor()).to(self.device).eval()
+        if isinstance(transformer, (str, Path)):  # a fine-tuned generator file (e.g. models/magenta-temporal)
+            from ..nets.magenta import load_generator_weights
+
+            transformer = load_generator_weights(transformer)
         generator = (transformer if transformer is not None else load_transformer()).eval()
         self.style_images = [_as_image(s) for s in styles]
 

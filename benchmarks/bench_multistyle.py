@@ -1,0 +1,286 @@
+"""Per-style nets distilled from the magenta teacher, and the temporally fine-tuned teacher (issue 15).
+
+    python benchmarks/bench_multistyle.py perstyle --candidates DIR [--frames 20] [--long-side 320]
+    python benchmarks/bench_multistyle.py sheet    --candidates DIR
+    python benchmarks/bench_multistyle.py temporal --generator models/magenta-temporal.safetensors [--paintings 3]
+    python benchmarks/bench_multistyle.py temporal-sheet --generator models/magenta-temporal.safetensors
+
+``perstyle``: for each of the four shipped per-style nets, three rows — the shipped (old) net, the candidate
+distilled net of the same name in ``--candidates``, and the teacher (magenta generator at the painting's
+``resize`` embedding, per frame, no blending). ``temporal``: the teacher vs a fine-tuned generator over held-out
+and training paintings. Every number comes from :mod:`vidstyle.metrics` (METRICS.md):
+
+* E_warp k=1 on the held-out DAVIS sequences (dog, soapbox, parkour; first ``--frames`` frames, long side
+  ``--long-side``; DIS flow on the inputs), with the input's own value;
+* style distance (raw) and normalised style error (+ per layer) vs the painting, content distance (relu4_2) and
+  SSIM on kodim05/15/23 at long side ``--quality-side`` (the style image resized to the same long side).
+
+Results: JSON lines on stdout and ``benchmarks/multistyle_<part>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+HELD_OUT = ("dog", "soapbox", "parkour")
+PERSTYLE = ("starry-night", "cafe-terrace", "night-cafe", "church-auvers")
+PHOTOS = ("kodim05.png", "kodim15.png", "kodim23.png")
+
+
+def _read_seq(name: str, frames: int, long_side: int) -> torch.Tensor:
+    from vidstyle.media.image import load_image, resize_long_side
+
+    files = sorted((SHARED / "data" / "video" / name).glob("*.jpg"))[:frames]
+    return torch.cat([resize_long_side(load_image(f), long_side) for f in files])
+
+
+def _painting(file: str) -> Path:
+    for folder in (SHARED / "registry" / "paintings", SHARED / "data" / "styles", ROOT / "samples"):
+        if (folder / file).is_file():
+            return folder / file
+    raise SystemExit(f"painting {file} not found")
+
+
+class Setup:
+    """Held-out clips, photos and the VGG encoder, loaded once."""
+
+    def __init__(self, args) -> None:
+        from vidstyle.media.image import load_image, resize_long_side
+        from vidstyle.metrics import warping_error
+        from vidstyle.nets.vgg import load_vgg
+
+        self.args = args
+        self.seqs = {s: _read_seq(s, args.frames, args.long_side) for s in HELD_OUT}
+        self.input_e = {s: warping_error(x, None, k=1)["e_warp"] for s, x in self.seqs.items()}
+        self.photos = [resize_long_side(load_image(SHARED / "data/content/kodak24" / f), args.quality_side)
+                       for f in PHOTOS[:args.photos]]
+        self.enc = load_vgg(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2"))
+        with torch.inference_mode():
+            self.photo_feats = [self.enc(c, ("relu4_2",))["relu4_2"] for c in self.photos]
+
+    @torch.inference_mode()
+    def measure(self, fn, style: torch.Tensor, temporal: bool = True) -> dict:
+        """``fn``: ``N×3×H×W`` → stylised. Quality on the photos vs ``style``; E_warp on the held-out clips."""
+        from vidstyle.metrics import (CONTENT_LAYER, content_distance_from_features,
+                                      normalised_style_error_per_layer, ssim_luma, style_distance_from_features,
+                                      style_grams, warping_error)
+
+        row: dict = {}
+        if temporal:
+            per = {}
+            for s, x in self.seqs.items():
+                out = torch.cat([fn(x[i:i + 4]) for i in range(0, len(x), 4)]).clamp(0, 1)
+                per[s] = warping_error(x, out, k=1)["e_warp"]
+            row["e_warp_k1"] = {k: round(v, 6) for k, v in per.items()}
+            row["e_warp_k1_mean"] = round(statistics.mean(per.values()), 6)
+            row["input_e_warp_k1_mean"] = round(statistics.mean(self.input_e.values()), 6)
+        grams = style_grams(style, self.enc, self.args.quality_side)
+        sd, nse, cd, ss, layers = [], [], [], [], {}
+        for c, fc in zip(self.photos, self.photo_feats):
+            o = fn(c).clamp(0, 1)
+            feats = self.enc(o, tuple(grams) + (CONTENT_LAYER,))  # one VGG pass serves every metric
+            sd.append(style_distance_from_features(feats, grams).item())
+            per_layer = normalised_style_error_per_layer(feats, grams)
+            nse.append(torch.stack(list(per_layer.values())).mean().item())
+            for k, v in per_layer.items():
+                layers.setdefault(k, []).append(v.item())
+            cd.append(content_distance_from_features(feats[CONTENT_LAYER], fc).item())
+            ss.append(ssim_luma(c, o).mean().item())
+        row.update(style_distance=statistics.mean(sd), normalised_style_error=round(statistics.mean(nse), 4),
+                   normalised_style_error_per_layer={k: round(statistics.mean(v), 4) for k, v in layers.items()},
+                   content_distance=statistics.mean(cd), ssim=round(statistics.mean(ss), 4),
+                   quality_size=self.args.quality_side)
+        return row
+
+
+def _teacher(generator=None):
+    from vidstyle.train.teacher import style_embedding, teacher_networks
+
+    pred, gen = teacher_networks("cpu", transformer=generator)
+    return pred, gen, style_embedding
+
+
+def bench_perstyle(args) -> dict:
+    from vidstyle.media.image import load_image
+    from vidstyle.models_registry import load_transformer, read_card
+
+    torch.set_num_threads(args.threads)
+    setup = Setup(args)
+    pred, gen, embed = _teacher()
+    res: dict = {"held_out": list(HELD_OUT), "frames": args.frames, "long_side": args.long_side,
+                 "quality_photos": list(PHOTOS[:args.photos]), "input_e_warp_k1": setup.input_e, "styles": {}}
+    for name in (args.models.split(",") if args.models else PERSTYLE):
+        card = read_card(ROOT / "models" / f"{name}.safetensors")
+        path = _painting(card["style"]["file"])
+        style = load_image(path)
+        z = embed(pred, path)
+        rows = {}
+        old, _ = load_transformer(ROOT / "models" / f"{name}.safetensors")
+        rows["old"] = setup.measure(old, style)
+        cand = args.candidates / f"{name}.safetensors"
+        if cand.is_file():
+            new, _ = load_transformer(cand)
+            rows["new"] = setup.measure(new, style)
+        rows["teacher"] = setup.measure(lambda x: gen(x, z), style)
+        res["styles"][name] = rows
+        print(json.dumps({name: rows}), flush=True)
+    return res
+
+
+def contact_sheet(args) -> Path:
+    """Rows: style × photo; columns: content | old net | new net | teacher."""
+    from vidstyle.media.image import load_image, resize_long_side, save_image
+    from vidstyle.models_registry import load_transformer, read_card
+
+    pred, gen, embed = _teacher()
+    photos = [SHARED / "data/content/kodak24/kodim23.png", SHARED / "data/video/dog/00020.jpg",
+              SHARED / "data/content/kodak24/kodim15.png"][:args.photos]
+    rows = []
+    for name in (args.models.split(",") if args.models else PERSTYLE):
+        card = read_card(ROOT / "models" / f"{name}.safetensors")
+        path = _painting(card["style"]["file"])
+        z = embed(pred, path)
+        old, _ = load_transformer(ROOT / "models" / f"{name}.safetensors")
+        cand = args.candidates / f"{name}.safetensors"
+        new = load_transformer(cand)[0] if cand.is_file() else None
+        thumb = resize_long_side(load_image(path), args.tile)
+        for p in photos:
+            x = resize_long_side(load_image(p), args.tile)
+            with torch.inference_mode():
+                tiles = [x, old(x)] + ([new(x)] if new is not None else []) + [gen(x, z).clamp(0, 1)]
+            tiles = [F.interpolate(t, size=tiles[0].shape[-2:]) for t in tiles]
+            th = F.interpolate(thumb, size=tiles[0].shape[-2:], mode="bilinear", antialias=True)
+            rows.append(torch.cat([F.pad(t, (0, 4, 0, 4), value=1.0) for t in [th] + tiles], 3))
+    w = max(r.shape[3] for r in rows)
+    sheet = torch.cat([F.pad(r, (0, w - r.shape[3]), value=1.0) for r in rows], 2)
+    out = args.out or ROOT / "benchmarks" / "multistyle_perstyle_sheet.png"
+    save_image(sheet, out, force=True)
+    print("rows: style x photo", args.models or list(PERSTYLE), "columns: painting | content | old | new | teacher")
+    return out
+
+
+def temporal_sheet(args) -> Path:
+    """Rows: painting × photo; columns: painting | content | teacher | fine-tuned generator."""
+    from vidstyle.media.image import load_image, resize_long_side, save_image
+    from vidstyle.nets.magenta import fuse_magenta, load_generator_weights
+
+    pred, teacher, embed = _teacher()
+    tuned = fuse_magenta(load_generator_weights(args.generator))
+    photos = [SHARED / "data/content/kodak24/kodim23.png", SHARED / "data/video/dog/00020.jpg"]
+    rows = []
+    for name in args.paintings.split(","):
+        path = _painting(name)
+        z = embed(pred, path)
+        thumb = resize_long_side(load_image(path), args.tile)
+        for p in photos:
+            x = resize_long_side(load_image(p), args.tile)
+            with torch.inference_mode():
+                tiles = [x, teacher(x, z).clamp(0, 1), tuned(x, z).clamp(0, 1)]
+            th = F.interpolate(thumb, size=x.shape[-2:], mode="bilinear", antialias=True)
+            rows.append(torch.cat([F.pad(t, (0, 4, 0, 4), value=1.0) for t in [th] + tiles], 3))
+    w = max(r.shape[3] for r in rows)
+    sheet = torch.cat([F.pad(r, (0, w - r.shape[3]), value=1.0) for r in rows], 2)
+    out = args.out or ROOT / "benchmarks" / "multistyle_temporal_sheet.png"
+    save_image(sheet, out, force=True)
+    return out
+
+
+def bench_temporal(args) -> dict:
+    """Teacher vs fine-tuned generator over paintings (held-out and training reported separately)."""
+    from vidstyle.media.image import load_image
+    from vidstyle.nets.magenta import fuse_magenta, load_generator_weights
+    from vidstyle.train.teacher import HELD_OUT_PAINTINGS, list_paintings
+
+    torch.set_num_threads(args.threads)
+    setup = Setup(args)
+    pred, teacher, embed = _teacher()
+    tuned = fuse_magenta(load_generator_weights(args.generator))
+    folders = [SHARED / "data" / "styles", SHARED / "registry" / "paintings"]
+    train = list_paintings(folders)
+    held = [p for p in list_paintings(folders, held_out=()) if p.stem in HELD_OUT_PAINTINGS]
+    if args.paintings:  # evenly spaced over the sorted list (both folders represented)
+        step = len(train) / args.paintings
+        train = [train[int(i * step)] for i in range(args.paintings)]
+    res: dict = {"generator": str(args.generator), "held_out": list(HELD_OUT), "frames": args.frames,
+                 "long_side": args.long_side, "input_e_warp_k1": setup.input_e, "paintings": {}}
+    for group, paths in (("held_out", held), ("training", train)):
+        for p in paths:
+            z = embed(pred, p)
+            style = load_image(p)
+            rows = {"group": group, "photos": list(PHOTOS[:args.photos]), "teacher": setup.measure(lambda x: teacher(x, z), style),
+                    "tuned": setup.measure(lambda x: tuned(x, z), style)}
+            res["paintings"][p.name] = rows
+            print(json.dumps({p.name: rows}), flush=True)
+    summary = {}
+    for group in ("held_out", "training"):
+        rows = [r for r in res["paintings"].values() if r["group"] == group]
+        if not rows:
+            continue
+        s = {}
+        for who in ("teacher", "tuned"):
+            s[who] = {"e_warp_k1_mean": statistics.mean(r[who]["e_warp_k1_mean"] for r in rows),
+                      "normalised_style_error": statistics.mean(r[who]["normalised_style_error"] for r in rows),
+                      "style_distance": statistics.mean(r[who]["style_distance"] for r in rows),
+                      "content_distance": statistics.mean(r[who]["content_distance"] for r in rows),
+                      "ssim": statistics.mean(r[who]["ssim"] for r in rows)}
+        s["e_warp_ratio"] = s["tuned"]["e_warp_k1_mean"] / s["teacher"]["e_warp_k1_mean"]
+        s["style_error_ratio"] = s["tuned"]["normalised_style_error"] / s["teacher"]["normalised_style_error"]
+        s["paintings"] = len(rows)
+        summary[group] = s
+    res["summary"] = summary
+    print(json.dumps({"summary": summary}), flush=True)
+    return res
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for n in ("perstyle", "temporal"):
+        p = sub.add_parser(n)
+        p.add_argument("--frames", type=int, default=20)
+        p.add_argument("--long-side", type=int, default=320)
+        p.add_argument("--quality-side", type=int, default=256)
+        p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--photos", type=int, default=3, help="first N of kodim05/15/23 for the quality metrics")
+    sub.choices["perstyle"].add_argument("--candidates", type=Path, required=True)
+    sub.choices["perstyle"].add_argument("--models", default="")
+    sub.choices["temporal"].add_argument("--generator", type=Path, default=ROOT / "models/magenta-temporal.safetensors")
+    sub.choices["temporal"].add_argument("--paintings", type=int, default=0, help="N training paintings, evenly spaced (0 = all)")
+    sh = sub.add_parser("sheet")
+    sh.add_argument("--candidates", type=Path, required=True)
+    sh.add_argument("--tile", type=int, default=192)
+    sh.add_argument("--photos", type=int, default=2)
+    sh.add_argument("--out", type=Path, default=None)
+    sh.add_argument("--models", default="")
+    ts = sub.add_parser("temporal-sheet")
+    ts.add_argument("--generator", type=Path, default=ROOT / "models/magenta-temporal.safetensors")
+    ts.add_argument("--paintings", default="munch_the_scream.jpg,VincentVanGoghBridge_background.webp,picabia_udnie.jpg")
+    ts.add_argument("--tile", type=int, default=224)
+    ts.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.cmd == "temporal-sheet":
+        torch.set_num_threads(2)
+        print(temporal_sheet(args))
+        return
+    if args.cmd == "sheet":
+        torch.set_num_threads(2)
+        print(contact_sheet(args))
+        return
+    res = bench_perstyle(args) if args.cmd == "perstyle" else bench_temporal(args)
+    out = ROOT / "benchmarks" / f"multistyle_{args.cmd}.json"
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "argv": sys.argv,
+                               "results": res}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

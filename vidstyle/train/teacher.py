@@ -1,0 +1,317 @@
+"""Distillation from Ghiasi et al.'s arbitrary-style network (the *teacher*, :mod:`vidstyle.nets.magenta`).
+
+``vidstyle train --teacher magenta --style PAINTING``: a per-style :class:`~vidstyle.nets.transformer.TransformerNet`
+learns to reproduce the teacher's rendering of the painting (the generator conditioned on the painting's
+embedding z = e_ψ(style_views(painting, "resize"))). Per step, with ``O = student(I)`` and ``T = teacher(I, z)``
+(fused teacher, forward only, no gradients):
+
+* ``pixel``: L1(O, T) on both frames of a pair (``cfg.pixel_weight``);
+* ``feature`` (optional, ``cfg.feature_weight``): relative MSE of VGG-19 relu2_1 features of O vs T;
+* ``temporal``: the two-frame loss of ``vidstyle train`` on real DAVIS pairs, ``‖M ⊙ (O_t − warp(O_{t−1}))‖²``
+  (:func:`vidstyle.losses.temporal_loss`, ``cfg.temporal_weight``). Steps drawing stills have no pair.
+
+No VGG backward (unless ``feature_weight``): an order of magnitude cheaper than the perceptual losses on the CPU.
+The loop, checkpoints, resume, card and loss curve are :mod:`.loop`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..config import TrainConfig
+from ..errors import VidstyleError
+from ..losses import temporal_loss
+
+#: Name of the teacher on the command line (``--teacher magenta``) and in cards.
+TEACHER = "magenta"
+#: How the teacher's predictor sees the painting (what ``MagentaStyliser`` uses by default).
+STYLE_VIEW = "resize"
+
+
+def teacher_networks(device="cpu", predictor=None, transformer=None):
+    """``(predictor, fused generator)`` in eval mode without gradients (the release's unless given)."""
+    from ..nets.magenta import fuse_magenta, load_predictor, load_transformer
+
+    pred = (predictor if predictor is not None else load_predictor()).to(device).eval().requires_grad_(False)
+    gen = fuse_magenta(transformer if transformer is not None else load_transformer()).to(device)
+    return pred, gen
+
+
+@torch.no_grad()
+def style_embedding(predictor, style: str | Path | torch.Tensor, view: str = STYLE_VIEW) -> torch.Tensor:
+    """``1×100``: the predictor's embedding of a painting (path or ``1×3×H×W`` in [0, 1])."""
+    from ..media.image import load_image
+    from ..stylise.magenta import style_views
+
+    img = load_image(style) if not isinstance(style, torch.Tensor) else style
+    dev = next(predictor.parameters()).device
+    return predictor(style_views(img.to(dev, torch.float32), view)).mean(0, keepdim=True)
+
+
+def distil_step_fn(student, teacher, z: torch.Tensor, data, cfg: TrainConfig, device, vgg=None,
+                   student_takes_z: bool = False):
+    """One step's losses for a student mimicking ``teacher(x, z)`` with the temporal loss on pairs.
+
+    ``data.sample(batch, g)`` → ``(current, previous | None, flow | None, mask | None)`` (see
+    :class:`~.loop.PairSource`). ``z``: ``1×E`` (one style) or a callable ``g → B×E`` (a style per sample).
+    ``student_takes_z``: the student is conditional (``student(x, z)``, the magenta-temporal fine-tune).
+    """
+    from ..flow import warp
+
+    def step_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        cur, prev, flow, mask = data.sample(cfg.batch_size, g)
+        pair = cfg.temporal_weight > 0 and prev is not None
+        x = torch.cat([cur, prev]) if pair else cur
+        x = x.to(device)
+        zz = z(g) if callable(z) else z
+        zz = zz.to(device)
+        if pair and zz.shape[0] > 1:
+            zz = torch.cat([zz, zz])
+        with torch.no_grad():
+            target = teacher(x, zz)
+        y = student(x, zz) if student_takes_z else student(x)
+        losses = {"pixel": F.l1_loss(y, target)}
+        total = cfg.pixel_weight * losses["pixel"]
+        if vgg is not None and cfg.feature_weight > 0:
+            fy = vgg(y, ("relu2_1",))["relu2_1"]
+            with torch.no_grad():
+                ft = vgg(target, ("relu2_1",))["relu2_1"]
+            losses["feature"] = F.mse_loss(fy, ft) / ft.pow(2).mean().clamp_min(1e-12)
+            total = total + cfg.feature_weight * losses["feature"]
+        if pair:
+            out_t, out_prev = y.chunk(2)
+            losses["temporal"] = temporal_loss(out_t, warp(out_prev, flow.to(device)), mask.to(device))
+            total = total + cfg.temporal_weight * losses["temporal"]
+        losses["total"] = total
+        return losses
+
+    return step_fn
+
+
+def distil_magenta(style: str | Path, content: Sequence[str | Path], out: str | Path, cfg: TrainConfig = TrainConfig(),
+                   video: str | Path | None = None, init: str | Path | None = None,
+                   checkpoint: str | Path | None = None, resume: bool = False, device: str = "auto",
+                   force: bool = False, progress: bool = True, flow_cache: str | Path | None = None,
+                   name: str | None = None, vgg_source: str = "auto", predictor=None, transformer=None,
+                   **_: Any) -> dict[str, Any]:
+    """Train a per-style ``cfg.arch`` network on the teacher's rendering of ``style``; write weights + card.
+
+    Args:
+        style: the painting (its embedding conditions the teacher).
+        content, video: stills and DAVIS sequences (``cfg.held_out`` excluded), as :func:`~.loop.train_style`.
+        init: a shipped/trained model of the same arch to start from (e.g. the old per-style net).
+        predictor, transformer: teacher networks instead of the release's (tests).
+
+    Returns:
+        The card (``training.method = "distillation"``, ``training.teacher = "magenta"``).
+    """
+    from ..device import resolve_device
+    from ..models_registry import load_transformer
+    from ..nets.transformer import build_net
+    from .common import seed_everything
+    from .loop import PairSource, drive_to_end, finish, style_info, write_thumbnail
+
+    style, out = Path(style), Path(out)
+    if out.suffix != ".safetensors":
+        raise VidstyleError(f"--out must end in .safetensors, got {out}")
+    if not style.is_file():
+        raise VidstyleError(f"style image not found: {style}")
+    if out.exists() and not force and not resume:
+        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    dev = resolve_device(device)
+    seed_everything(cfg.seed)
+    pred, teacher = teacher_networks(dev, predictor, transformer)
+    z = style_embedding(pred, style)
+    net = build_net(cfg.arch, residual=cfg.residual).to(dev)
+    init_info = None
+    if init is not None:
+        src, init_card = load_transformer(init)
+        if src.spec != net.spec:
+            raise VidstyleError(f"--init {init} is a {src.spec.arch} network; this run trains {cfg.arch}")
+        net.load_state_dict(src.state_dict())
+        t = init_card.get("training", {})
+        init_info = {"model": init_card.get("name", str(init)), "sha256": init_card.get("weights", {}).get("sha256"),
+                     "steps": int(t.get("total_steps", t.get("steps", 0)))}
+    vgg = None
+    if cfg.feature_weight > 0:
+        from ..nets.vgg import load_vgg
+
+        vgg = load_vgg(("relu2_1",), source=vgg_source, device=dev)
+    data = PairSource(content, cfg.size, video, cfg, pairs=cfg.temporal_weight > 0, flow_cache=flow_cache)
+    step_fn = distil_step_fn(net, teacher, z, data, cfg, dev, vgg)
+    name = name or out.stem
+    steps, history, seconds = drive_to_end(net, step_fn, cfg, out, checkpoint, resume, progress, f"distil {name}",
+                                           extra={"config": asdict(cfg), "style": str(style), "teacher": TEACHER})
+    write_thumbnail(style, out)
+    from ..weights import MAGENTA_TRANSFORMER
+
+    card = {
+        "name": name, "arch": cfg.arch, "kind": "feedforward-transformer",
+        "style": style_info(style, out),
+        "training": {"method": "distillation", "teacher": TEACHER,
+                     "teacher_weights": getattr(MAGENTA_TRANSFORMER, "name", "arbitrary_transform"),
+                     "teacher_style_view": STYLE_VIEW, "teacher_fused": True,
+                     "teacher_embedding": [round(float(v), 5) for v in z.flatten()],
+                     "content": [str(c) for c in content], "video": str(video) if video else None,
+                     "data": data.describe(), "steps": steps, "size": cfg.size, "batch_size": cfg.batch_size,
+                     "lr": cfg.lr, "pixel_weight": cfg.pixel_weight, "feature_weight": cfg.feature_weight,
+                     "temporal_weight": cfg.temporal_weight, "video_fraction": cfg.video_fraction,
+                     "synthetic_pairs": cfg.synthetic_pairs, "init_from": init_info, "seed": cfg.seed,
+                     "device": str(dev), "seconds_last_run": round(seconds, 1),
+                     },
+        "image_size": cfg.size,
+    }
+    return finish(net.cpu(), out, card, history, steps, force=True)
+
+
+# ------------------------------------------------------------------ magenta-temporal: fine-tune the teacher itself
+
+#: Paintings never trained on by the any-style nets (the same as the arbitrary decoders' hold-out).
+HELD_OUT_PAINTINGS = ("munch_the_scream", "VincentVanGoghBridge_background")
+
+
+def list_paintings(folders: Sequence[str | Path], held_out: Sequence[str] = HELD_OUT_PAINTINGS) -> list[Path]:
+    """Images in ``folders`` (or image files given directly) minus the held-out stems."""
+    from .datasets import IMAGE_SUFFIXES, list_images
+
+    files: list[Path] = []
+    for f in map(Path, folders):
+        files += [f] if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES else list_images([f])
+    files = [f for f in files if f.stem not in set(held_out)]
+    if not files:
+        raise VidstyleError("no training paintings left after the hold-out")
+    return files
+
+
+def _hue_rotate(x: torch.Tensor, angle: float) -> torch.Tensor:
+    """Rotate the chroma of ``1×3×H×W`` RGB in YIQ space by ``angle`` radians (luma kept), clamped to [0, 1]."""
+    import math
+
+    to_yiq = x.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    c, s = math.cos(angle), math.sin(angle)
+    rot = x.new_tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    m = torch.linalg.inv(to_yiq) @ rot @ to_yiq
+    return torch.einsum("ij,njhw->nihw", m, x).clamp(0, 1)
+
+
+@torch.no_grad()
+def style_bank(paintings: Sequence[Path], predictor, views: int = 8, min_crop: float = 0.5, hue: float = 0.05,
+               seed: int = 0, long_side: int = 512) -> torch.Tensor:
+    """``P×views×100`` embeddings: view 0 is the painting as ``MagentaStyliser`` sees it (whole, resized); the
+    others are random crops (side ``min_crop``…1 of the short side; i.e. scale augmentation too) with a random hue
+    rotation of up to ``±hue`` turns, so the embedding space around each painting is covered."""
+    import math
+
+    from ..media.image import load_image, resize_long_side
+    from ..stylise.magenta import style_views
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for p in paintings:
+        img = load_image(p)
+        if max(img.shape[-2:]) > long_side:
+            img = resize_long_side(img, long_side)
+        h, w = img.shape[-2:]
+        crops = [style_views(img, STYLE_VIEW)]
+        for _ in range(views - 1):
+            f = min_crop + (1 - min_crop) * float(torch.rand(1, generator=g))
+            s = max(16, int(f * min(h, w)))
+            y = int(torch.randint(h - s + 1, (1,), generator=g))
+            x = int(torch.randint(w - s + 1, (1,), generator=g))
+            a = (2 * float(torch.rand(1, generator=g)) - 1) * hue * 2 * math.pi
+            crops.append(style_views(_hue_rotate(img[..., y:y + s, x:x + s], a), STYLE_VIEW))
+        out.append(predictor(torch.cat(crops)))
+    return torch.stack(out)
+
+
+def _save_generator(net, out: Path, card: dict[str, Any], history, steps: int) -> dict[str, Any]:
+    """fp16 safetensors + card + loss curve for a fine-tuned magenta generator (cf. :func:`.loop.finish`)."""
+    from datetime import datetime, timezone
+
+    from ..models_registry import write_card
+    from ..nets.magenta import generator_metadata
+    from ..nets.transformer import count_parameters
+    from ..weights import save_safetensors
+    from .common import plot_losses
+
+    digest = save_safetensors(net.state_dict(), out, metadata=generator_metadata(net, card["name"]), half=True)
+    curve = plot_losses(history, out.with_name(f"{out.stem}.loss.png"), title=f"{card['name']}: training losses")
+    card["training"]["steps"] = card["training"]["total_steps"] = steps
+    card["final_losses"] = {k: round(v, 6) for k, v in history.summary(20).items()}
+    card["weights"] = {"file": out.name, "sha256": digest, "bytes": out.stat().st_size, "dtype": "float16",
+                       "parameters": count_parameters(net)}
+    card["loss_curve"] = curve.name
+    card["created"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    card.setdefault("benchmark", {"speed": None, "e_warp": None})
+    write_card(out, card)
+    return card
+
+
+def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[str | Path], out: str | Path,
+                              cfg: TrainConfig = TrainConfig(), video: str | Path | None = None,
+                              held_out_styles: Sequence[str] = HELD_OUT_PAINTINGS, style_views_per_painting: int = 8,
+                              hue: float = 0.05, checkpoint: str | Path | None = None, resume: bool = False,
+                              device: str = "auto", force: bool = False, progress: bool = True,
+                              flow_cache: str | Path | None = None, name: str | None = None,
+                              predictor=None, transformer=None, **_: Any) -> dict[str, Any]:
+    """Fine-tune the teacher's generator with the two-frame temporal loss on real pairs plus L1 distillation to
+    its frozen copy, over the (augmented) embeddings of the training paintings — an any-style network that is
+    stable without blending. Writes ``out`` (fp16, loaded by :func:`vidstyle.nets.magenta.load_generator_weights`)
+    and its card (``kind = "magenta-generator"``).
+    """
+    import copy
+
+    from ..device import resolve_device
+    from ..nets.magenta import GENERATOR_KIND, load_transformer
+    from ..weights import sha256_file
+    from .common import seed_everything
+    from .loop import PairSource, drive_to_end
+
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise VidstyleError(f"--out must end in .safetensors, got {out}")
+    if out.exists() and not force and not resume:
+        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    dev = resolve_device(device)
+    seed_everything(cfg.seed)
+    base = transformer if transformer is not None else load_transformer()
+    pred, teacher = teacher_networks(dev, predictor, base)
+    student = copy.deepcopy(base).to(dev).train().requires_grad_(True)
+    paintings = list_paintings(styles, held_out_styles)
+    bank = style_bank(paintings, pred, views=style_views_per_painting, hue=hue, seed=cfg.seed).cpu()
+    flat = bank.flatten(0, 1)
+
+    def pick(g: torch.Generator) -> torch.Tensor:
+        return flat[torch.randint(len(flat), (cfg.batch_size,), generator=g)]
+
+    data = PairSource(content, cfg.size, video, cfg, pairs=cfg.temporal_weight > 0, flow_cache=flow_cache)
+    step_fn = distil_step_fn(student, teacher, pick, data, cfg, dev, student_takes_z=True)
+    name = name or out.stem
+    steps, history, seconds = drive_to_end(student, step_fn, cfg, out, checkpoint, resume, progress, f"finetune {name}",
+                                           extra={"config": asdict(cfg), "teacher": TEACHER})
+    card = {
+        "name": name, "arch": "magenta", "kind": GENERATOR_KIND,
+        "style": {"file": None, "note": "arbitrary style: any painting's embedding at run time"},
+        "training": {"method": "temporal-finetune", "teacher": TEACHER, "init_from": TEACHER,
+                     "paintings": [{"file": p.name, "sha256": sha256_file(p)} for p in paintings],
+                     "held_out_paintings": list(held_out_styles),
+                     "augmentation": {"views_per_painting": style_views_per_painting, "crop": [0.5, 1.0],
+                                      "hue_turns": hue, "view0": STYLE_VIEW},
+                     "content": [str(c) for c in content], "video": str(video) if video else None,
+                     "data": data.describe(), "size": cfg.size, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                     "pixel_weight": cfg.pixel_weight, "temporal_weight": cfg.temporal_weight,
+                     "video_fraction": cfg.video_fraction, "synthetic_pairs": cfg.synthetic_pairs,
+                     "seed": cfg.seed, "device": str(dev), "seconds_last_run": round(seconds, 1)},
+        "image_size": cfg.size,
+    }
+    return _save_generator(student.cpu().eval(), out, card, history, steps)
+
+
+__all__ = ["TEACHER", "STYLE_VIEW", "HELD_OUT_PAINTINGS", "teacher_networks", "style_embedding", "distil_step_fn",
+           "distil_magenta", "list_paintings", "style_bank", "finetune_magenta_temporal"]
