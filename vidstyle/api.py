@@ -30,7 +30,9 @@ def _init(init: str) -> str | torch.Tensor:
 def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | torch.Tensor],
                   output: PathLike | None = None, cfg: OptimiseConfig = OptimiseConfig(), device: str = "auto",
                   force: bool = False, progress: bool = True, method: str = "optimise", model: PathLike | None = None,
-                  on_method: Callable[[str], None] | None = None) -> torch.Tensor:
+                  on_method: Callable[[str], None] | None = None, geometry_style: PathLike | torch.Tensor | None = None,
+                  geometry: str | None = None, geometry_strength: float = 1.0,
+                  geometry_only: bool = False) -> torch.Tensor:
     """Stylise one image — Gatys et al. optimisation by default, or any method of :mod:`vidstyle.methods`.
 
     Args:
@@ -42,6 +44,9 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         method: ``optimise`` (best quality), ``auto``, ``fast`` (a trained network, ``model``), ``adain``, ``wct``.
         model: a shipped model name or ``.safetensors`` path (implies ``fast`` with ``method="auto"``).
         on_method: called with a one-line description of the method chosen.
+        geometry_style: geometric style transfer (:mod:`vidstyle.stylise.geometric`): warp the content toward
+            this image's geometry first; ``geometry`` ``affine`` (default) or ``tps``; ``geometry_strength`` 0..1;
+            ``geometry_only`` returns the warped content.
 
     Returns:
         ``1×3×H'×W'`` RGB [0, 1] on the CPU, long side ``cfg.size``.
@@ -53,6 +58,15 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
         use_all_cores()
     content_t = load_image(content) if not isinstance(content, torch.Tensor) else content
     content_t = resize_long_side(content_t, cfg.size).to(dev)
+    if geometry_style is not None or geometry_only:
+        from .stylise.geometric import stylise_image_geometric
+
+        out = stylise_image_geometric(content_t, styles, geometry_style, cfg, kind=geometry or "affine",
+                                      strength=geometry_strength, geometry_only=geometry_only, method=method,
+                                      model=model, device=dev, progress=progress, on_method=on_method)
+        if output is not None:
+            save_image(out, output, force)
+        return out
     if method != "optimise" or model is not None:
         from .methods import build_styliser
 
