@@ -313,12 +313,14 @@ def tps_to_affine(params: torch.Tensor) -> torch.Tensor:
 
 def optimise_params(fa: torch.Tensor, fb: torch.Tensor, kind: str = "affine", steps: int = 60, lr: float = 0.02,
                     init: torch.Tensor | None = None, smooth: float = 1.0, tps_reg: float = 0.05,
-                    reg: float = 0.03) -> torch.Tensor:
+                    reg: float = 0.03, area_reg: float = 0.2) -> torch.Tensor:
     """Parameters maximising :func:`correlation_score`, without a network.
 
     Maximising the mean correlation alone degenerates between a photo and a painting: magnifying a small,
     uniform region makes every sampled feature alike (measured: an 8× horizontal zoom). So the parameters are
-    kept in a box around the training range (:data:`PARAM_BOX`) and ``reg · ‖Θ‖²`` pulls toward the identity.
+    kept in a box around the training range (:data:`PARAM_BOX`), ``reg · ‖Θ‖²`` pulls toward the identity and
+    ``area_reg · (log det A)²`` (``A``: the affine part) penalises changing the area — without it the optimum
+    was still a 2.5× zoom into a uniform region (a cat's eye for The Scream).
 
     Multi-start Adam: 9 affine starts (rotation ±15° × zoom 0.85–1.2, plus the affine part of ``init`` when
     given) are optimised on Gaussian-blurred features (``smooth`` cells: a wider basin), the best is refined
@@ -357,6 +359,8 @@ def optimise_params(fa: torch.Tensor, fb: torch.Tensor, kind: str = "affine", st
             if anchor is not None:
                 loss = loss + tps_reg * (p - anchor).pow(2).sum(-1)
             loss = loss + reg * p.pow(2).sum(-1)
+            lin = affine_matrix(p if k == "affine" else tps_to_affine(p))[:, :, :2]
+            loss = loss + area_reg * torch.log(torch.linalg.det(lin).abs().clamp_min(1e-3)).pow(2)
             loss.sum().backward()
             opt.step()
             with torch.no_grad():

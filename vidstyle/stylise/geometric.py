@@ -276,6 +276,18 @@ class GeometricStyliser(Styliser):
         return out
 
 
+def wrap_for_video(styliser: Styliser | None, geometry_style, kind: str = "affine", strength: float = 1.0,
+                   temporal: TemporalConfig = TemporalConfig(), device: torch.device | str = "cpu",
+                   estimator: str = "auto", vgg_source: str = "auto") -> tuple[GeometricStyliser, str]:
+    """The one call a video command needs: ``styliser`` wrapped in a :class:`GeometricStyliser` (and its
+    one-line description). ``geometry_style`` is a path or ``1×3×H×W`` tensor."""
+    est = GeometryEstimator(kind, estimator, device=device, vgg_source=vgg_source)
+    strength_blend = temporal.strength if temporal.enabled else 0.0
+    wrapped = GeometricStyliser(styliser, load_style(geometry_style).to(device), est, strength, strength_blend)
+    return wrapped, (f"geometric style: {kind} by {est.describe()}, once per shot, strength {strength:g}, "
+                     f"border filled by {BORDER}")
+
+
 def stylise_image_geometric(content: torch.Tensor, styles: Sequence, geometry_style, cfg: OptimiseConfig, *,
                             kind: str = "affine", strength: float = 1.0, geometry_only: bool = False,
                             method: str = "optimise", model=None, device: torch.device | str = "cpu",
@@ -333,4 +345,4 @@ def load_style(path: str | Path | torch.Tensor) -> torch.Tensor:
 
 __all__ = ["BORDER", "DEFAULT_ESTIMATOR", "ESTIMATORS", "PYRAMID_LEVELS", "GeometricStyliser", "GeometryEstimator",
            "compose_flow", "geometric_pyramid", "geometry_view", "load_regressor", "load_style", "regressor_path",
-           "stylise_geometric", "stylise_image_geometric"]
+           "stylise_geometric", "stylise_image_geometric", "wrap_for_video"]
