@@ -58,7 +58,8 @@ def regressor_path(kind: str) -> Path:
     """``models/geometry-KIND.safetensors`` (``$VIDSTYLE_MODELS`` overrides the folder)."""
     from ..weights import models_dir
 
-    return models_dir() / f"geometry-{check_kind(kind)}.safetensors"
+    check_kind(kind)
+    return models_dir() / f"geometry-{kind}.safetensors"
 
 
 def load_regressor(kind_or_path: str | Path) -> GeometryRegressor:
