@@ -158,7 +158,8 @@ def test_regressor_shapes_and_identity_start():
 def test_pyramid_levels():
     assert geometric_pyramid(512) == [64, 128, 256, 512]
     assert geometric_pyramid(240, 2) == [120, 240]
-    assert geometric_pyramid(64) == [16, 16, 32, 64]
+    assert geometric_pyramid(64) == [32, 64]  # levels under 32 px are dropped
+    assert geometric_pyramid(20) == [20]
 
 
 def test_gatys_runs_coarse_to_fine_on_the_warped_content(monkeypatch):
@@ -174,12 +175,12 @@ def test_gatys_runs_coarse_to_fine_on_the_warped_content(monkeypatch):
 
     monkeypatch.setattr("vidstyle.stylise.optimise.stylise_still", fake_still)
     est = GeometryEstimator("affine", "optimise", features=TinyFeatures(), optimise_steps=2)
-    content = _smooth_image(0, 128)[..., :96, :]
+    content = _smooth_image(0, 256)[..., :192, :]
     out, params = stylise_geometric(content, _smooth_image(1), est, styles=[content], encoder=object(),
                                     cfg=OptimiseConfig(steps=1))
-    assert [c[0] for c in calls] == [16, 32, 64, 128] and all(c[1] == 1 for c in calls)
-    assert calls[0][2] == "content" and calls[1][2] == (1, 3, 12, 16)  # each level starts from the previous
-    assert out.shape == (1, 3, 96, 128) and params.shape == (1, 6)
+    assert [c[0] for c in calls] == [32, 64, 128, 256] and all(c[1] == 1 for c in calls)
+    assert calls[0][2] == "content" and calls[1][2] == (1, 3, 24, 32)  # each level starts from the previous
+    assert out.shape == (1, 3, 192, 256) and params.shape == (1, 6)
 
 
 def test_geometry_only_keeps_size_and_strength_zero_is_identity():
@@ -248,3 +249,17 @@ def test_bad_geometry_style_file_is_one_line_error(cli, tmp_path):
     code, _, err = cli("image", SAMPLES / "chelsea.png", "--geometry-style", SAMPLES / "starry_night.jpg",
                        "--geometry", "spiral", "--geometry-only", "-o", tmp_path / "o.png")
     assert code != 0 and "unknown geometry" in err and "Traceback" not in err
+
+
+def test_cli_geometric_gatys_and_geometry_only(cli, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "g.png"
+    code, stdout, err = cli("image", SAMPLES / "chelsea.png", "-s", SAMPLES / "starry_night.jpg", "--geometry", "affine",
+                            "--geometry-strength", "0.5", "--size", "64", "--steps", "1", "-o", out, "--quiet")
+    assert code == 0, err
+    assert "geometric style: affine" in err and "32→64 px" in err and Image.open(out).size == (64, 43)
+    code, _, err = cli("image", SAMPLES / "chelsea.png", "--geometry-style", SAMPLES / "starry_night.jpg",
+                       "--geometry-only", "--size", "48", "-o", tmp_path / "w.png", "--quiet")
+    assert code == 0, err
+    assert Image.open(tmp_path / "w.png").size == (48, 32)

@@ -79,11 +79,17 @@ def load_regressor(kind_or_path: str | Path) -> GeometryRegressor:
     return net.eval()
 
 
+#: Smallest texture-transfer level (VGG-19 down to relu5_1 needs ~32 px on the short side of the style).
+MIN_LEVEL = 32
+
+
 def geometric_pyramid(size: int, levels: int = PYRAMID_LEVELS) -> list[int]:
-    """Long sides of the texture-transfer levels, coarsest first: ``size/8, size/4, size/2, size`` (≥ 16 px)."""
+    """Long sides of the texture-transfer levels, coarsest first: ``size/8, size/4, size/2, size``; levels below
+    :data:`MIN_LEVEL` px are dropped (small outputs get fewer levels)."""
     if levels < 1:
         raise VidstyleError(f"the pyramid needs at least one level, got {levels}")
-    return [max(16, round(size / 2 ** (levels - 1 - i))) for i in range(levels)]
+    sizes = [round(size / 2 ** (levels - 1 - i)) for i in range(levels)]
+    return [s for s in sizes if s >= MIN_LEVEL or s == size]
 
 
 class GeometryEstimator:
