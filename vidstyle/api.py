@@ -33,7 +33,9 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
                   force: bool = False, progress: bool = True, method: str = "optimise", model: PathLike | None = None,
                   on_method: Callable[[str], None] | None = None, *, mask: PathLike | torch.Tensor | None = None,
                   invert_mask: bool = False, feather: float = 0.0, content_mask: PathLike | None = None,
-                  style_masks: Sequence[PathLike] | None = None, doodle: bool = False) -> torch.Tensor:
+                  style_masks: Sequence[PathLike] | None = None, doodle: bool = False,
+                  geometry_style: PathLike | torch.Tensor | None = None, geometry: str | None = None,
+                  geometry_strength: float = 1.0, geometry_only: bool = False) -> torch.Tensor:
     """Stylise one image — Gatys et al. optimisation by default, or any method of :mod:`vidstyle.methods`.
 
     Args:
@@ -52,6 +54,9 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
             semantic style transfer — Gram losses per region pair (optimisation only).
         doodle: the content image *is* a label map (``content_mask``): paint it from the style's regions,
             with no content loss and noise initialisation.
+        geometry_style: geometric style transfer (:mod:`vidstyle.stylise.geometric`): warp the content toward
+            this image's geometry first; ``geometry`` ``affine`` (default) or ``tps``; ``geometry_strength`` 0..1;
+            ``geometry_only`` returns the warped content.
 
     Returns:
         ``1×3×H'×W'`` RGB [0, 1] on the CPU, long side ``cfg.size``.
@@ -79,6 +84,15 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
             raise VidstyleError("--doodle paints a label map: give it as the content image and --style-mask for each style")
         cfg = replace(cfg, content_weight=0.0, laplacian_weight=0.0, init="noise")
     semantic = content_mask is not None or bool(style_masks)
+    if geometry_style is not None or geometry_only:
+        from .stylise.geometric import stylise_image_geometric
+
+        out = stylise_image_geometric(content_t, styles, geometry_style, cfg, kind=geometry or "affine",
+                                      strength=geometry_strength, geometry_only=geometry_only, method=method,
+                                      model=model, device=dev, progress=progress, on_method=on_method)
+        if output is not None:
+            save_image(out, output, force)
+        return out
     if method != "optimise" or model is not None:
         if semantic:
             raise VidstyleError("--content-mask/--style-mask/--doodle work with --method optimise only; "

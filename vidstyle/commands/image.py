@@ -75,15 +75,23 @@ def image(
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
+    geometry_style: Annotated[Optional[Path], typer.Option(help="Geometric style transfer: warp the content toward this image's geometry first (default with --geometry: the first --style).")] = None,
+    geometry: Annotated[Optional[str], typer.Option(help="Geometric transform: affine or tps (default affine).")] = None,
+    geometry_strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 = no warp … 1 = the full estimated transform.")] = 1.0,
+    geometry_only: Annotated[bool, typer.Option("--geometry-only", help="Only warp the content (no texture transfer).")] = False,
 ) -> None:
     """Stylise an image by Gatys et al. optimisation."""
     from .. import api
     from ..config import OptimiseConfig, replace
 
     style = style or []
-    if not style and model is None:
+    if (geometry is not None or geometry_only) and geometry_style is None and style:
+        geometry_style = style[0]  # --geometry-style defaults to --style
+    if geometry_only and geometry_style is None:
+        raise VidstyleError("--geometry-only needs --geometry-style IMAGE (or --style IMAGE)")
+    if not style and model is None and not geometry_only:
         raise VidstyleError("no style given: pass --style IMAGE (or --model NAME for a trained network)")
-    out = output or default_output(content, style or [Path(model or "model")], ".png")
+    out = output or default_output(content, style or ([geometry_style] if geometry_style else [Path(model or "model")]), ".png")
     cfg = replace(OptimiseConfig(), size=size, steps=steps, style_weight=style_weight, content_weight=content_weight,
                   tv_weight=tv_weight, style_blend=parse_floats(style_weights, "--style-weights"),
                   preserve_color=str(color_method.value) if preserve_color else None, style_scale=style_scale,
@@ -96,7 +104,8 @@ def image(
                       method=method, model=model,
                       on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True),
                       mask=mask, invert_mask=invert_mask, feather=feather, content_mask=content_mask,
-                      style_masks=style_mask, doodle=doodle)
+                      style_masks=style_mask, doodle=doodle, geometry_style=geometry_style, geometry=geometry,
+                      geometry_strength=geometry_strength, geometry_only=geometry_only)
     typer.echo(f"wrote {out}")
 
 
