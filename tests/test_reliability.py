@@ -615,3 +615,37 @@ def test_registry_tree_avi_is_complete():
 
     with open_frames(shared_path("registry", "clips", "tree.avi"), size=64, prefetch=0) as r:
         assert sum(len(b.pts) for b in r) == 68 and r.stopped_early is None
+
+
+# ------------------------------------------------------------------ crashes and misleading results
+
+def test_tiny_frames_get_flow_in_run_eval_and_batch_dry_run(tmp_path, cli, invert, style):
+    import textwrap
+
+    clip = make_clip(tmp_path / "tiny.mp4", n_frames=6, size=(10, 8))
+    out = tmp_path / "out.mp4"
+    code, _, err = cli("run", clip, "-s", style, "-o", out, "-q")
+    assert code == 0, err
+    assert frame_count(out) == 6
+    code, stdout, err = cli("eval", out, "--input", clip)
+    assert code == 0, err
+    jf = tmp_path / "job.toml"
+    jf.write_text(textwrap.dedent(f"""
+        [[job]]
+        inputs = ["tiny.mp4"]
+        styles = ["{style.name}"]
+        output = "renders/{{input_stem}}.mp4"
+        """))
+    code, stdout, err = cli("batch", jf, "--dry-run")
+    assert code == 0, stdout + err
+
+
+def test_dis_on_tiny_frames_keeps_our_convention():
+    from clips import analytic_flow, make_frames
+
+    from vidstyle.flow import get_estimator
+
+    f = [torch.from_numpy(x).permute(2, 0, 1).float()[None] / 255 for x in make_frames(2, (10, 8), (1, 0))]
+    flow = get_estimator("dis").estimate(f[0], f[1])
+    assert flow.shape == (1, 2, 8, 10)
+    assert float((flow - analytic_flow((10, 8), (1, 0))).abs()[..., 2:-2, 2:-2].mean()) < 0.6
