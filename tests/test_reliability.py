@@ -649,3 +649,47 @@ def test_dis_on_tiny_frames_keeps_our_convention():
     flow = get_estimator("dis").estimate(f[0], f[1])
     assert flow.shape == (1, 2, 8, 10)
     assert float((flow - analytic_flow((10, 8), (1, 0))).abs()[..., 2:-2, 2:-2].mean()) < 0.6
+
+
+@pytest.fixture
+def model_folder(tmp_path):
+    import json
+    import shutil
+
+    from conftest import ROOT
+
+    src = ROOT / "models" / "starry-night-lite"
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(src.with_suffix(".safetensors"), folder / "good-lite.safetensors")
+    card = json.loads(src.with_suffix(".json").read_text())
+    for name in ("good-lite", "corrupt-lite"):
+        (folder / f"{name}.json").write_text(json.dumps({**card, "name": name}))
+    data = bytearray(src.with_suffix(".safetensors").read_bytes())
+    data[-100] ^= 0xFF
+    (folder / "corrupt-lite.safetensors").write_bytes(bytes(data))
+    shutil.copy(src.with_suffix(".safetensors"), folder / "nocard.safetensors")
+    shutil.copy(src.with_suffix(".safetensors"), folder / "badcard.safetensors")
+    (folder / "badcard.json").write_text("{ not json")
+    return folder
+
+
+def test_models_lists_broken_cards_and_verify_fails_on_mismatch(cli, model_folder):
+    code, out, err = cli("models", "--folder", model_folder)
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "BROKEN" in lines["nocard"] and "BROKEN" in lines["badcard"] and "BROKEN" not in lines["good-lite"]
+    code, out, err = cli("models", "--folder", model_folder, "--verify")
+    assert code == 1
+    assert "corrupt-lite" in err and "nocard" in err and "good-lite" not in err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert lines["corrupt-lite"].rstrip().endswith("MISMATCH") and lines["good-lite"].rstrip().endswith("ok")
+
+
+def test_one_corrupt_lite_model_does_not_stop_webcam(model_folder, monkeypatch):
+    from vidstyle.commands.webcam import load_live_models
+
+    monkeypatch.setenv("VIDSTYLE_MODELS", str(model_folder))
+    with pytest.warns(UserWarning, match="corrupt-lite"):
+        stylisers, names = load_live_models([], "cpu")
+    assert names == ["good-lite"]
