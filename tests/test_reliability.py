@@ -693,3 +693,40 @@ def test_one_corrupt_lite_model_does_not_stop_webcam(model_folder, monkeypatch):
     with pytest.warns(UserWarning, match="corrupt-lite"):
         stylisers, names = load_live_models([], "cpu")
     assert names == ["good-lite"]
+
+
+def test_start_past_the_end_names_the_duration(tmp_path, cli, invert, style):
+    clip = make_clip(tmp_path / "in.mp4", n_frames=10, size=(32, 24))  # 0.4 s
+    code, _, err = cli("run", clip, "-s", style, "-o", tmp_path / "o.mp4", "--start", "5", "-q")
+    assert code == 1 and "past the end" in err and "0.40 s" in err and len(err.strip().splitlines()) == 1
+    assert parts(tmp_path) == [] and not (tmp_path / "o.mp4").exists()
+
+
+def test_exporting_a_decoder_says_what_it_is(tmp_path, cli):
+    code, _, err = cli("export", "decoder-adain-relu4_1", "--onnx", tmp_path / "d.onnx")
+    assert code == 1 and "not a feed-forward style network" in err and "vidstyle train" not in err
+
+
+def test_eval_prints_the_normalised_style_error_and_keeps_the_raw_distance(tmp_path, cli):
+    import json
+
+    from conftest import SAMPLES
+
+    from vidstyle.metrics import style_error_from_features
+
+    clip = make_clip(tmp_path / "in.mp4", n_frames=3, size=(48, 32))
+    out_json = tmp_path / "r.json"
+    code, stdout, err = cli("eval", clip, "-i", clip, "--style", SAMPLES / "starry_night.jpg", "--k", "1",
+                            "--json", out_json, "-q")
+    assert code == 0, err
+    out = json.loads(out_json.read_text())["outputs"][0]
+    assert out["style_distance"] > 1e3  # raw, Caffe-scale Grams: meaningless to print
+    err_mean = out["style_error"]["mean"]
+    assert 0 < err_mean < 10 and set(out["style_error"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "mean"}
+    assert "style err" in stdout and f"{err_mean:.3g}" in stdout and f"{out['style_distance']:.3g}" not in stdout
+    # the definition: 0 for the style's own features, ‖ΔG‖/‖G‖ otherwise, whatever the scale
+    from vidstyle.losses import gram_matrix
+
+    f = torch.rand(1, 4, 5, 5, generator=torch.Generator().manual_seed(0))
+    assert float(style_error_from_features({"a": f}, {"a": gram_matrix(f)})["mean"]) == 0
+    assert float(style_error_from_features({"a": 1e3 * f}, {"a": gram_matrix(2e3 * f)})["mean"]) == pytest.approx(0.75)

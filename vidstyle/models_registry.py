@@ -138,6 +138,10 @@ def load_transformer(model: str | Path, device="cpu", verify: bool = True):
 
     path = resolve_model(model)
     card = read_card(path) if verify or card_path(path).is_file() else {}
+    kind = card.get("kind", FEEDFORWARD) if isinstance(card, dict) else FEEDFORWARD
+    if kind != FEEDFORWARD:
+        raise WeightsError(f"{path} is a {kind} ({card.get('name', path.stem)}), not a feed-forward style network; "
+                           "only those can be used with --model or exported (see `vidstyle models`)")
     expected = card.get("weights", {}).get("sha256") if verify else None
     if verify and not expected:
         raise WeightsError(f"model card {card_path(path)} has no weights.sha256; retrain or rewrite the card")
