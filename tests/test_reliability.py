@@ -730,3 +730,28 @@ def test_eval_prints_the_normalised_style_error_and_keeps_the_raw_distance(tmp_p
     f = torch.rand(1, 4, 5, 5, generator=torch.Generator().manual_seed(0))
     assert float(style_error_from_features({"a": f}, {"a": gram_matrix(f)})["mean"]) == 0
     assert float(style_error_from_features({"a": 1e3 * f}, {"a": gram_matrix(2e3 * f)})["mean"]) == pytest.approx(0.75)
+
+
+def test_optimisation_encoders_pad_by_replication(monkeypatch, tmp_path):
+    """The light 2–4 px line inside every edge of optimised stills came from VGG's zero padding (a mean-grey
+    frame in its input space); image/texture/video optimisation now replicate the border instead."""
+    import vidstyle.api
+    from vidstyle.config import OptimiseConfig
+    from vidstyle.nets.vgg import load_vgg
+
+    enc = load_vgg(["relu1_1"], padding="replicate")
+    assert {m.padding_mode for m in enc.modules() if isinstance(m, torch.nn.Conv2d)} == {"replicate"}
+    assert {m.padding_mode for m in load_vgg(["relu1_1"]).modules() if isinstance(m, torch.nn.Conv2d)} == {"zeros"}
+    seen = []
+
+    def spy(*a, **k):
+        seen.append(k.get("padding"))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(vidstyle.api, "load_vgg", spy)
+    for call in (lambda: vidstyle.api.stylise_image(torch.rand(1, 3, 32, 32), [torch.rand(1, 3, 32, 32)],
+                                                      cfg=OptimiseConfig(size=32), device="cpu", progress=False),
+                 lambda: vidstyle.api.stylise_texture([torch.rand(1, 3, 32, 32)], device="cpu", progress=False)):
+        with pytest.raises(RuntimeError, match="stop here"):
+            call()
+    assert seen == ["replicate", "replicate"]

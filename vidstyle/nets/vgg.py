@@ -54,10 +54,13 @@ class VGGEncoder(nn.Module):
         normalisation: ``"caffe"`` or ``"torch"`` (what the weights expect).
         last_layer: deepest layer that will be requested.
         pool: ``"max"`` (as trained) or ``"avg"`` (Gatys et al.'s choice for synthesis).
+        padding: ``"zeros"`` (as trained) or ``"replicate"``. Image optimisation uses ``replicate``: zero
+            padding is a mean-grey frame around the image in the network's input space, and the style
+            loss painted a light line 2–4 px inside every edge of optimised stills to answer it.
     """
 
     def __init__(self, state: dict[str, torch.Tensor], normalisation: str, last_layer: str = "relu5_1",
-                 pool: str = "max") -> None:
+                 pool: str = "max", padding: str = "zeros") -> None:
         super().__init__()
         depth = layer_index(last_layer) + 1
         layers = list(make_layers(cfgs["E"]).children())[:depth]  # vgg19().features, no classifier
@@ -66,6 +69,8 @@ class VGGEncoder(nn.Module):
                 layers[i] = nn.ReLU(inplace=False)  # conv outputs may be requested too
             elif isinstance(layer, nn.MaxPool2d) and pool == "avg":
                 layers[i] = nn.AvgPool2d(2, 2)
+            elif isinstance(layer, nn.Conv2d):
+                layer.padding_mode = padding
         self.layers = nn.Sequential(*layers)
         self.layers.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) < depth})
         self.requires_grad_(False)
@@ -118,13 +123,13 @@ def _cached_state(source: str, path: str | None) -> tuple[dict[str, torch.Tensor
 
 
 def load_vgg(layers, source: str = "auto", path: str | Path | None = None, device: torch.device | str = "cpu",
-             pool: str = "max") -> VGGEncoder:
+             pool: str = "max", padding: str = "zeros") -> VGGEncoder:
     """Build a frozen :class:`VGGEncoder` deep enough for ``layers``, on ``device``.
 
     Weights are read (and checksummed) once per process per source.
     """
     state, norm = _cached_state(source, str(path) if path else None)
-    return VGGEncoder(state, norm, last_layer=deepest(layers), pool=pool).to(device)
+    return VGGEncoder(state, norm, last_layer=deepest(layers), pool=pool, padding=padding).to(device)
 
 
 __all__ = ["LAYER_NAMES", "VGGEncoder", "load_vgg", "layer_index", "deepest", "TORCHVISION_CONV_INDICES"]
