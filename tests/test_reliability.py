@@ -732,15 +732,17 @@ def test_eval_prints_the_normalised_style_error_and_keeps_the_raw_distance(tmp_p
     assert float(style_error_from_features({"a": 1e3 * f}, {"a": gram_matrix(2e3 * f)})["mean"]) == pytest.approx(0.75)
 
 
-def test_optimisation_encoders_pad_by_replication(monkeypatch, tmp_path):
+def test_optimisation_encoders_pad_by_reflection(monkeypatch, tmp_path):
     """The light 2–4 px line inside every edge of optimised stills came from VGG's zero padding (a mean-grey
-    frame in its input space); image/texture/video optimisation now replicate the border instead."""
+    frame in its input space); image/texture/video optimisation now reflect the border instead."""
     import vidstyle.api
     from vidstyle.config import OptimiseConfig
     from vidstyle.nets.vgg import load_vgg
 
-    enc = load_vgg(["relu1_1"], padding="replicate")
-    assert {m.padding_mode for m in enc.modules() if isinstance(m, torch.nn.Conv2d)} == {"replicate"}
+    enc = load_vgg(["relu1_1"], padding="reflect")
+    assert {m.padding_mode for m in enc.modules() if isinstance(m, torch.nn.Conv2d)} == {"reflect"}
+    deep = load_vgg(["relu5_1"], padding="reflect")
+    assert deep(torch.rand(1, 3, 16, 16), ["relu5_1"])["relu5_1"].shape[-2:] == (1, 1)  # 1-px maps: replicated
     assert {m.padding_mode for m in load_vgg(["relu1_1"]).modules() if isinstance(m, torch.nn.Conv2d)} == {"zeros"}
     seen = []
 
@@ -754,4 +756,4 @@ def test_optimisation_encoders_pad_by_replication(monkeypatch, tmp_path):
                  lambda: vidstyle.api.stylise_texture([torch.rand(1, 3, 32, 32)], device="cpu", progress=False)):
         with pytest.raises(RuntimeError, match="stop here"):
             call()
-    assert seen == ["replicate", "replicate"]
+    assert seen == ["reflect", "reflect"]

@@ -72,7 +72,7 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
     style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s, need=need).to(dev) for s in styles]
     if not style_ts:
         raise VidstyleError("no style image given; pass at least one --style")
-    encoder = load_vgg(cfg.style_layers + cfg.content_layers, cfg.vgg_source, device=dev, padding="replicate")
+    encoder = load_vgg(cfg.style_layers + cfg.content_layers, cfg.vgg_source, device=dev, padding="reflect")
     if on_method is not None:
         on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s)")
     with progress_bar(None, "stylising", enabled=progress) as bar:
@@ -103,7 +103,7 @@ def stylise_texture(styles: Sequence[PathLike | torch.Tensor], output: PathLike 
     style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s, need=need).to(dev) for s in styles]
     if not style_ts:
         raise VidstyleError("no style image given")
-    encoder = load_vgg(cfg.style_layers, cfg.vgg_source, device=dev, padding="replicate")
+    encoder = load_vgg(cfg.style_layers, cfg.vgg_source, device=dev, padding="reflect")
     with progress_bar(None, "synthesising", enabled=progress) as bar:
         out = stylise_still(None, style_ts, encoder, cfg, init="noise", texture_shape=shape, bar=bar).cpu()
     if output is not None:
