@@ -424,7 +424,7 @@ def open_frames_(path):
 
 
 def test_no_false_cuts_in_the_fade_of_plane_field(tmp_path):
-    """The data clip of the issue: its fade (frames 246–279) made 20 false cuts at full size before the fix."""
+    """The data clip of the issue: its fade (frames 246–279) made about 20 false cuts at full size before the fix."""
     from conftest import shared_path
 
     from vidstyle.flow import get_estimator
