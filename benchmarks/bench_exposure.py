@@ -4,7 +4,7 @@ For the last 30 frames of ``../shared/data/clips/plane_field_mp3audio.mp4`` (a f
 present) and a synthetic 30-frame fade of a tests/clips.py texture to 4/255, renders each method with
 ``TemporalConfig.exposure`` off and on (``vidstyle.exposure.follow_exposure``) and reports the mean
 brightness (0–255, mean of RGB) of input and output per frame, plus the cuts the pipeline declared.
-Writes ``benchmarks/exposure_strip.png``: for each clip, rows input / method off / method on at
+Writes ``benchmarks/exposure_strip.png`` (committed at half size): for each clip, rows input, then per method off / on, at
 6 frames of the fade.
 
     python benchmarks/bench_exposure.py [--size 320] [--methods fast,lite,adain]

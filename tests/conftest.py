@@ -55,7 +55,7 @@ def small_vgg(monkeypatch):
     import vidstyle.stylise.ruder
     from vidstyle.nets.vgg import small_vgg as build
 
-    def load(layers, source="auto", path=None, device="cpu", pool="max"):
+    def load(layers, source="auto", path=None, device="cpu", pool="max", padding="zeros"):
         return build(layers, device=device)
 
     for module in (vidstyle.nets.vgg, vidstyle.api, vidstyle.stylise.ruder, vidstyle.stylise.arbitrary):

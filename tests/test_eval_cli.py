@@ -16,7 +16,8 @@ N = 8
 #: The documented JSON schema (README, "Evaluating clips: vidstyle eval"), version 1.
 TOP_KEYS = {"schema_version", "tool", "input", "stylised", "style", "frames", "size", "flow", "ks", "cuts", "pairs",
             "flicker_pairs", "outputs", "warnings"}
-OUTPUT_KEYS = {"path", "warping_error", "flicker", "ssim", "style_distance", "content_distance", "vgg_frames"}
+OUTPUT_KEYS = {"path", "warping_error", "flicker", "ssim", "style_distance", "style_error", "content_distance",
+               "vgg_frames"}
 
 
 @pytest.fixture(scope="module")

@@ -424,7 +424,7 @@ def open_frames_(path):
 
 
 def test_no_false_cuts_in_the_fade_of_plane_field(tmp_path):
-    """The data clip of the issue: 22 false cuts in its last 34 frames before the fix."""
+    """The data clip of the issue: its fade (frames 246–279) made about 20 false cuts at full size before the fix."""
     from conftest import shared_path
 
     from vidstyle.flow import get_estimator
@@ -615,3 +615,145 @@ def test_registry_tree_avi_is_complete():
 
     with open_frames(shared_path("registry", "clips", "tree.avi"), size=64, prefetch=0) as r:
         assert sum(len(b.pts) for b in r) == 68 and r.stopped_early is None
+
+
+# ------------------------------------------------------------------ crashes and misleading results
+
+def test_tiny_frames_get_flow_in_run_eval_and_batch_dry_run(tmp_path, cli, invert, style):
+    import textwrap
+
+    clip = make_clip(tmp_path / "tiny.mp4", n_frames=6, size=(10, 8))
+    out = tmp_path / "out.mp4"
+    code, _, err = cli("run", clip, "-s", style, "-o", out, "-q")
+    assert code == 0, err
+    assert frame_count(out) == 6
+    code, stdout, err = cli("eval", out, "--input", clip)
+    assert code == 0, err
+    jf = tmp_path / "job.toml"
+    jf.write_text(textwrap.dedent(f"""
+        [[job]]
+        inputs = ["tiny.mp4"]
+        styles = ["{style.name}"]
+        output = "renders/{{input_stem}}.mp4"
+        """))
+    code, stdout, err = cli("batch", jf, "--dry-run")
+    assert code == 0, stdout + err
+
+
+def test_dis_on_tiny_frames_keeps_our_convention():
+    from clips import analytic_flow, make_frames
+
+    from vidstyle.flow import get_estimator
+
+    f = [torch.from_numpy(x).permute(2, 0, 1).float()[None] / 255 for x in make_frames(2, (10, 8), (1, 0))]
+    flow = get_estimator("dis").estimate(f[0], f[1])
+    assert flow.shape == (1, 2, 8, 10)
+    assert float((flow - analytic_flow((10, 8), (1, 0))).abs()[..., 2:-2, 2:-2].mean()) < 0.6
+
+
+@pytest.fixture
+def model_folder(tmp_path):
+    import json
+    import shutil
+
+    from conftest import ROOT
+
+    src = ROOT / "models" / "starry-night-lite"
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(src.with_suffix(".safetensors"), folder / "good-lite.safetensors")
+    card = json.loads(src.with_suffix(".json").read_text())
+    for name in ("good-lite", "corrupt-lite"):
+        (folder / f"{name}.json").write_text(json.dumps({**card, "name": name}))
+    data = bytearray(src.with_suffix(".safetensors").read_bytes())
+    data[-100] ^= 0xFF
+    (folder / "corrupt-lite.safetensors").write_bytes(bytes(data))
+    shutil.copy(src.with_suffix(".safetensors"), folder / "nocard.safetensors")
+    shutil.copy(src.with_suffix(".safetensors"), folder / "badcard.safetensors")
+    (folder / "badcard.json").write_text("{ not json")
+    return folder
+
+
+def test_models_lists_broken_cards_and_verify_fails_on_mismatch(cli, model_folder):
+    code, out, err = cli("models", "--folder", model_folder)
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "BROKEN" in lines["nocard"] and "BROKEN" in lines["badcard"] and "BROKEN" not in lines["good-lite"]
+    code, out, err = cli("models", "--folder", model_folder, "--verify")
+    assert code == 1
+    assert "corrupt-lite" in err and "nocard" in err and "good-lite" not in err
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert lines["corrupt-lite"].rstrip().endswith("MISMATCH") and lines["good-lite"].rstrip().endswith("ok")
+
+
+def test_one_corrupt_lite_model_does_not_stop_webcam(model_folder, monkeypatch):
+    from vidstyle.commands.webcam import load_live_models
+
+    monkeypatch.setenv("VIDSTYLE_MODELS", str(model_folder))
+    with pytest.warns(UserWarning, match="corrupt-lite"):
+        stylisers, names = load_live_models([], "cpu")
+    assert names == ["good-lite"]
+
+
+def test_start_past_the_end_names_the_duration(tmp_path, cli, invert, style):
+    clip = make_clip(tmp_path / "in.mp4", n_frames=10, size=(32, 24))  # 0.4 s
+    code, _, err = cli("run", clip, "-s", style, "-o", tmp_path / "o.mp4", "--start", "5", "-q")
+    assert code == 1 and "past the end" in err and "0.40 s" in err and len(err.strip().splitlines()) == 1
+    assert parts(tmp_path) == [] and not (tmp_path / "o.mp4").exists()
+
+
+def test_exporting_a_decoder_says_what_it_is(tmp_path, cli):
+    code, _, err = cli("export", "decoder-adain-relu4_1", "--onnx", tmp_path / "d.onnx")
+    assert code == 1 and "not a feed-forward style network" in err and "vidstyle train" not in err
+
+
+def test_eval_prints_the_normalised_style_error_and_keeps_the_raw_distance(tmp_path, cli):
+    import json
+
+    from conftest import SAMPLES
+
+    from vidstyle.metrics import style_error_from_features
+
+    clip = make_clip(tmp_path / "in.mp4", n_frames=3, size=(48, 32))
+    out_json = tmp_path / "r.json"
+    code, stdout, err = cli("eval", clip, "-i", clip, "--style", SAMPLES / "starry_night.jpg", "--k", "1",
+                            "--json", out_json, "-q")
+    assert code == 0, err
+    out = json.loads(out_json.read_text())["outputs"][0]
+    assert out["style_distance"] > 1e3  # raw, Caffe-scale Grams: meaningless to print
+    err_mean = out["style_error"]["mean"]
+    assert 0 < err_mean < 10 and set(out["style_error"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "mean"}
+    assert "style err" in stdout and f"{err_mean:.3g}" in stdout and f"{out['style_distance']:.3g}" not in stdout
+    # the definition: 0 for the style's own features, ‖ΔG‖/‖G‖ otherwise, whatever the scale
+    from vidstyle.losses import gram_matrix
+
+    f = torch.rand(1, 4, 5, 5, generator=torch.Generator().manual_seed(0))
+    assert float(style_error_from_features({"a": f}, {"a": gram_matrix(f)})["mean"]) == 0
+    assert float(style_error_from_features({"a": 1e3 * f}, {"a": gram_matrix(2e3 * f)})["mean"]) == pytest.approx(0.75)
+
+
+def test_optimisation_encoders_pad_by_reflection(monkeypatch, tmp_path):
+    """The light 2–4 px line inside every edge of optimised stills came from VGG's zero padding (a mean-grey
+    frame in its input space); image/texture/video optimisation now reflect the border instead."""
+    import vidstyle.api
+    from vidstyle.config import OptimiseConfig
+    from vidstyle.nets.vgg import load_vgg
+
+    enc = load_vgg(["relu1_1"], padding="reflect")
+    assert {m.padding_mode for m in enc.modules() if isinstance(m, torch.nn.Conv2d)} == {"reflect"}
+    deep = load_vgg(["relu5_1"], padding="reflect")
+    assert deep(torch.rand(1, 3, 16, 16), ["relu5_1"])["relu5_1"].shape[-2:] == (1, 1)  # 1-px maps: replicated
+    assert {m.padding_mode for m in load_vgg(["relu1_1"]).modules() if isinstance(m, torch.nn.Conv2d)} == {"zeros"}
+    seen = []
+
+    def spy(*a, **k):
+        seen.append(k.get("padding"))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(vidstyle.api, "load_vgg", spy)
+    for call in (lambda: vidstyle.api.stylise_image(torch.rand(1, 3, 32, 32), [torch.rand(1, 3, 32, 32)],
+                                                      cfg=OptimiseConfig(size=32), device="cpu", progress=False),
+                 lambda: vidstyle.api.stylise_texture([torch.rand(1, 3, 32, 32)], device="cpu", progress=False)):
+        with pytest.raises(RuntimeError, match="stop here"):
+            call()
+    assert seen == ["reflect", "reflect"]

@@ -136,7 +136,8 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
     elif matte is not None:  # style loss only inside the matte, against the whole style image
         regions = {"content_masks": matte, "style_masks": [torch.ones(1, 1, *s.shape[-2:], device=dev) for s in style_ts]}
     extra_layers = (cfg.mrf_layers if cfg.mrf_weight > 0 else ()) + (cfg.histogram_layers if cfg.histogram_weight > 0 else ())
-    encoder = load_vgg(cfg.style_layers + cfg.content_layers + extra_layers, cfg.vgg_source, device=dev)
+    encoder = load_vgg(cfg.style_layers + cfg.content_layers + extra_layers, cfg.vgg_source, device=dev,
+                       padding="reflect")
     if on_method is not None:
         blend = f", strength {cfg.strength:g} (pixel blend with the photo)" if cfg.strength < 1 else ""
         on_method(f"optimise: Gatys et al., {cfg.steps} {cfg.optimizer} steps over {cfg.scales} scale(s){blend}")
@@ -175,7 +176,7 @@ def stylise_texture(styles: Sequence[PathLike | torch.Tensor], output: PathLike 
     style_ts = [s.to(dev) if isinstance(s, torch.Tensor) else load_image(s, need=need).to(dev) for s in styles]
     if not style_ts:
         raise VidstyleError("no style image given")
-    encoder = load_vgg(cfg.style_layers, cfg.vgg_source, device=dev)
+    encoder = load_vgg(cfg.style_layers, cfg.vgg_source, device=dev, padding="reflect")
     with progress_bar(None, "synthesising", enabled=progress) as bar:
         out = stylise_still(None, style_ts, encoder, cfg, init="noise", texture_shape=shape, bar=bar).cpu()
     if output is not None:

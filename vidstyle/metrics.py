@@ -142,6 +142,16 @@ def style_distance_from_features(features: dict[str, torch.Tensor], targets: dic
     return total / len(targets)
 
 
+def style_error_from_features(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]
+                              ) -> dict[str, torch.Tensor]:
+    """METRICS.md normalised style error: ``‖G_l(F) − G_l(S)‖_F / ‖G_l(S)‖_F`` per layer (``{layer: N}``) and
+    their mean over the layers under ``"mean"`` — every layer weighs the same, fine strokes included."""
+    per = {name: (gram_matrix(features[name]) - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1)
+           for name, target in targets.items()}
+    per["mean"] = torch.stack(list(per.values())).mean(0)
+    return per
+
+
 def style_distance(output: torch.Tensor, style: torch.Tensor | dict[str, torch.Tensor], encoder,
                    size: int | None = None, layers: Sequence[str] = STYLE_LAYERS) -> torch.Tensor:
     """METRICS.md style distance ``Σ_l ‖G_l(O) − G_l(S)‖²_F / L`` over relu1_1 … relu5_1.
@@ -478,6 +488,7 @@ def evaluate_clips(inputs: Any, outputs: Sequence[Any], ks: Sequence[int] = (1, 
     ssim_sum, ssim_count = [0.0] * n, 0
     use_vgg = encoder is not None
     style_sum, content_sum, vgg_count = [0.0] * n, [0.0] * n, 0
+    error_sum: list[dict[str, float]] = [{} for _ in range(n)]
     targets = None
     hw: tuple[int, int] | None = None
     t = 0
@@ -511,6 +522,10 @@ def evaluate_clips(inputs: Any, outputs: Sequence[Any], ks: Sequence[int] = (1, 
                 if targets is not None:
                     sd = style_distance_from_features({k: out_feats[k] for k in targets}, targets)
                     style_sum = [a + float(v) for a, v in zip(style_sum, sd)]
+                    se = style_error_from_features({k: out_feats[k] for k in targets}, targets)
+                    for j, acc in enumerate(error_sum):
+                        for layer, v in se.items():
+                            acc[layer] = acc.get(layer, 0.0) + float(v[j])
                 cd = content_distance_from_features(out_feats[CONTENT_LAYER], feats[CONTENT_LAYER][:1])
                 content_sum = [a + float(v) for a, v in zip(content_sum, cd)]
             vgg_count += 1
@@ -541,6 +556,8 @@ def evaluate_clips(inputs: Any, outputs: Sequence[Any], ks: Sequence[int] = (1, 
             "flicker": flick["outputs"][i],
             "ssim": ssim_sum[i] / ssim_count if ssim_count else None,
             "style_distance": style_sum[i] / vgg_count if vgg_count and targets is not None else None,
+            "style_error": ({k: v / vgg_count for k, v in error_sum[i].items()}
+                            if vgg_count and targets is not None else None),
             "content_distance": content_sum[i] / vgg_count if vgg_count else None,
             "vgg_frames": vgg_count,
         })
@@ -566,6 +583,7 @@ __all__ = [
     "ssim_luma",
     "style_distance",
     "style_distance_from_features",
+    "style_error_from_features",
     "style_grams",
     "warping_error",
 ]

@@ -69,25 +69,31 @@ class ModelInfo:
     style_file: str
     thumbnail: Path | None
     steps: int | None
+    problem: str | None = None  # why the model cannot be used (missing/broken card), listed with ``broken=True``
 
 
 FEEDFORWARD = "feedforward-transformer"
 
 
-def list_models(folder: str | Path | None = None, kind: str | None = FEEDFORWARD) -> list[ModelInfo]:
+def list_models(folder: str | Path | None = None, kind: str | None = FEEDFORWARD, broken: bool = False) -> list[ModelInfo]:
     """Models (weights with a card) in ``folder`` (default: the repo's ``models/``), sorted by name.
 
     ``kind`` filters on the card's ``kind`` (feed-forward stylisers by default; None lists
-    every kind, e.g. the decoders of arbitrary style transfer too).
+    every kind, e.g. the decoders of arbitrary style transfer too). ``broken=True`` also lists
+    weight files whose card is missing or unreadable, with ``problem`` saying why.
     """
     folder = Path(folder) if folder else models_dir()
     out = []
     for w in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
-        if not card_path(w).is_file():
-            continue
         try:
             card = read_card(w)
-        except WeightsError:
+            if not isinstance(card, dict):
+                raise WeightsError(f"model card {card_path(w)} is not a JSON object")
+        except WeightsError as e:
+            if broken:
+                out.append(ModelInfo(name=w.stem, arch="?", kind="?", path=w, card=card_path(w),
+                                     size_mb=w.stat().st_size / 1e6, style_file="-", thumbnail=None, steps=None,
+                                     problem=str(e)))
             continue
         if kind is not None and card.get("kind", FEEDFORWARD) != kind:
             continue
@@ -132,6 +138,10 @@ def load_transformer(model: str | Path, device="cpu", verify: bool = True):
 
     path = resolve_model(model)
     card = read_card(path) if verify or card_path(path).is_file() else {}
+    kind = card.get("kind", FEEDFORWARD) if isinstance(card, dict) else FEEDFORWARD
+    if kind != FEEDFORWARD:
+        raise WeightsError(f"{path} is a {kind} ({card.get('name', path.stem)}), not a feed-forward style network; "
+                           "only those can be used with --model or exported (see `vidstyle models`)")
     expected = card.get("weights", {}).get("sha256") if verify else None
     if verify and not expected:
         raise WeightsError(f"model card {card_path(path)} has no weights.sha256; retrain or rewrite the card")

@@ -57,8 +57,8 @@ def results_table(report: dict[str, Any], labels: list[str], input_label: str):
         table.add_column(name, justify="right")
     has_style = any(o["style_distance"] is not None for o in report["outputs"])
     has_content = any(o["content_distance"] is not None for o in report["outputs"])
-    if has_style:
-        table.add_column("style", justify="right")
+    if has_style:  # the normalised style error of METRICS.md; the raw distance (~1e10) stays in the JSON
+        table.add_column("style err", justify="right")
     if has_content:
         table.add_column("content", justify="right")
     row = [f"{input_label} (input)"]
@@ -71,7 +71,7 @@ def results_table(report: dict[str, Any], labels: list[str], input_label: str):
             w = out["warping_error"][str(k)]
             row += [_fmt(w["mean"], 3, 1e3), _fmt(w["ratio"], 3)]
         row += [_fmt(out["flicker"]["ratio"], 3), _fmt(out["flicker"]["static_ratio"], 3), _fmt(out["ssim"], 3)]
-        row += [_fmt(out["style_distance"], 3)] if has_style else []
+        row += [_fmt((out.get("style_error") or {}).get("mean"), 3)] if has_style else []
         row += [_fmt(out["content_distance"], 3)] if has_content else []
         table.add_row(*row)
     table.caption = "; ".join(f"E{k}: {p['pairs']} pairs, {p['excluded_at_cuts']} excluded at cuts"

@@ -23,7 +23,7 @@ def models(
     from ..models_registry import FEEDFORWARD, list_models, read_card
     from ..weights import sha256_file
 
-    found = list_models(folder, kind=None if all_kinds else FEEDFORWARD)
+    found = list_models(folder, kind=None if all_kinds else FEEDFORWARD, broken=True)
     if not found:
         typer.echo("no models installed (train one with `vidstyle train`)")
         return
@@ -31,10 +31,17 @@ def models(
     columns = ("name", "arch") + (("kind",) if all_kinds else ()) + ("MB", "steps", "style", "thumbnail", "card")
     for col in columns + (("checksum",) if verify else ()):
         table.add_column(col)
+    bad = []
     for m in found:
         row = [m.name, m.arch] + ([m.kind] if all_kinds else []) + [f"{m.size_mb:.2f}", str(m.steps or "?"), m.style_file,
-               str(m.thumbnail) if m.thumbnail else "-", str(m.card)]
+               str(m.thumbnail) if m.thumbnail else "-", f"BROKEN: {m.problem}" if m.problem else str(m.card)]
         if verify:
-            row.append("ok" if sha256_file(m.path) == read_card(m.path).get("weights", {}).get("sha256") else "MISMATCH")
+            ok = m.problem is None and sha256_file(m.path) == read_card(m.path).get("weights", {}).get("sha256")
+            row.append("ok" if ok else ("BROKEN" if m.problem else "MISMATCH"))
+            if not ok:
+                bad.append(m.name)
         table.add_row(*row)
     Console(width=200).print(table)
+    if bad:  # --verify is a check: a failed one must fail the command (scripts, CI)
+        typer.echo(f"error: {len(bad)} model(s) failed verification: {', '.join(bad)}", err=True)
+        raise typer.Exit(1)

@@ -153,10 +153,22 @@ def load_live_models(models: list[str], device, compile_net: bool = False) -> tu
     from ..stylise.feedforward import FeedForwardStyliser
     from ..weights import models_dir
 
-    if not models:
-        models = [str(m.path) for m in list_models() if m.arch == "lite"]
-        if not models:
-            raise VidstyleError(f"no lite models found in {models_dir()}; pass --model NAME (see `vidstyle models`) "
-                                "or train one with vidstyle train --arch lite")
-    stylisers = [FeedForwardStyliser(m, device=device, compile=compile_net) for m in models]
+    if models:  # asked for by name: each must load
+        stylisers = [FeedForwardStyliser(m, device=device, compile=compile_net) for m in models]
+        return stylisers, [s.name for s in stylisers]
+    import warnings
+
+    stylisers, skipped = [], []
+    for m in list_models():
+        if m.arch != "lite":
+            continue
+        try:  # one corrupt file must not take every other model down with it
+            stylisers.append(FeedForwardStyliser(str(m.path), device=device, compile=compile_net))
+        except VidstyleError as e:
+            skipped.append(f"{m.name} ({e})")
+    for why in skipped:
+        warnings.warn(f"skipping model {why}", stacklevel=2)
+    if not stylisers:
+        raise VidstyleError(f"no usable lite models found in {models_dir()}; pass --model NAME (see `vidstyle models`) "
+                            "or train one with vidstyle train --arch lite")
     return stylisers, [s.name for s in stylisers]

@@ -11,6 +11,9 @@ import torch
 
 from .base import FlowEstimator, register
 
+#: Smallest side the OpenCV estimators get; smaller frames are upscaled (DIS needs ≥ 12 px, and its patches 8).
+MIN_SIDE = 16
+
 
 def to_grey_uint8(x: torch.Tensor) -> list[np.ndarray]:
     """``N×3×H×W`` RGB [0, 1] → N grey ``H×W`` uint8 arrays (ITU-R 601 luma, as cv2)."""
@@ -27,8 +30,19 @@ class OpenCVFlow(FlowEstimator):
         self._flow = make()
 
     def estimate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        flows = [self._flow.calc(ga, gb, None) for ga, gb in zip(to_grey_uint8(a), to_grey_uint8(b))]
+        flows = [self._calc(ga, gb) for ga, gb in zip(to_grey_uint8(a), to_grey_uint8(b))]
         return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(a.device, a.dtype)
+
+    def _calc(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``H×W×2`` flow; frames under :data:`MIN_SIDE` px on a side (OpenCV's DIS refuses them with
+        ``width or height >= 12``) are upscaled for the estimate and the flow scaled back."""
+        h, w = a.shape
+        if min(h, w) >= MIN_SIDE:
+            return self._flow.calc(a, b, None)
+        k = -(-MIN_SIDE // min(h, w))
+        big = [cv2.resize(x, (w * k, h * k), interpolation=cv2.INTER_LINEAR) for x in (a, b)]
+        flow = self._flow.calc(big[0], big[1], None)
+        return cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA) / k
 
 
 @register("dis")

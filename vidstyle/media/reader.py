@@ -326,6 +326,9 @@ class VideoReader:
         else:
             self._source = _VideoFileSource(path, size, start, end, frames)
         self.info: VideoInfo = self._source.info
+        length = self.info.source_duration
+        if start is not None and length is not None and start >= length:
+            raise MediaError(f"{path}: --start {start:g} s is past the end of the clip (its duration is {length:.2f} s)")
         self.batch_size = batch_size
         self.prefetch = prefetch
         self._threads: list[tuple[threading.Thread, threading.Event, queue.Queue]] = []

@@ -55,7 +55,8 @@ class OptimiseStyliser(Styliser):
         self.device = torch.device(device)
         self.cfg = cfg
         self.styles = [s.to(self.device) for s in styles]
-        self.encoder = encoder or load_vgg(cfg.style_layers + cfg.content_layers, cfg.vgg_source, device=self.device)
+        self.encoder = encoder or load_vgg(cfg.style_layers + cfg.content_layers, cfg.vgg_source, device=self.device,
+                                           padding="reflect")  # no light border (see VGGEncoder)
         self._grams: dict[int, dict[str, torch.Tensor]] = {}  # style Grams per style size, once per video
 
     def _frame_cfg(self, frame: torch.Tensor, **changes) -> OptimiseConfig:
