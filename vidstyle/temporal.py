@@ -238,8 +238,9 @@ class TemporalState:
                             and (self.fade_run == 0 or (step > 0) == (self.fade_dir > 0)))
                 self.fade_run, self.fade_dir = (self.fade_run + 1, step) if same_way else (0, 0.0)
                 fading.append(self.fade_run >= FADE_RUN)
-            # near-black/white or flat pairs too: their few filled histogram bins jump with any gain
-            fading = [f or c < self.cfg.cut_min_contrast for f, c in zip(fading, contrast)]
+            # nearly featureless pairs too (luma std under a quarter of cut_min_contrast, ~3/255): their
+            # few filled histogram bins jump with any gain (a darker *textured* shot is still a cut)
+            fading = [f or c < self.cfg.cut_min_contrast / 4 for f, c in zip(fading, contrast)]
             compared = previous
             if any(fading):
                 sel = torch.tensor(fading, device=frames.device).view(-1, 1, 1, 1)
