@@ -187,12 +187,14 @@ def _can_serve(request: BuildRequest) -> str | None:
 
 
 def _build(request: BuildRequest) -> tuple[Styliser, str]:
+    # ``--compile auto`` asks for torch.compile on long clips; for this small generator onnxruntime measured faster
+    # (640×360: 79 ms vs 108 ms compiled, benchmarks/RESULTS.md), so only an explicit ``--backend torch`` compiles.
     optimise = request.optimise or OptimiseConfig()
     colour = optimise.preserve_color if optimise.preserve_color != "none" else False
     styliser = MagentaStyliser(list(request.styles), style_weights=optimise.style_blend, strength=optimise.strength,
                                preserve_color=colour, style_view=optimise.style_view, device=request.device,
-                               backend=request.backend, compile=request.compile)
-    how = {"onnx": " (onnxruntime)", "torch": " (torch.compile)" if request.compile else ""}[styliser.backend]
+                               backend=request.backend, compile=request.compile and request.backend == "torch")
+    how = {"onnx": " (onnxruntime)", "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
     strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
     return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
                       f"style {request.style_names()}{strength}")
