@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.table import Column
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -35,8 +36,11 @@ def progress_bar(total: float | None, description: str, enabled: bool = True) ->
         yield Bar(None, None)
         return
     console = Console(file=sys.stderr)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
-    with Progress(*columns, console=console, transient=False) as progress:
+    # On a narrow terminal (80 columns) the free-text fields give way (ellipsis), never the bar: without a fixed
+    # bar width and a shrinkable info column, rich squeezed the bar to nothing while the loss fields stayed.
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+               TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1))]
+    with Progress(*columns, console=console, transient=False, expand=True) as progress:
         task = progress.add_task(description, total=total, info="")
         yield Bar(progress, task)
