@@ -398,3 +398,13 @@ def test_cli_with_real_lite_models(clip, tmp_path):
     assert result.exit_code == 0, result.output
     assert "lite-a" in result.output and "(+1 more)" in result.output
     assert out.exists() and "wrote" in result.output
+
+
+def test_webcam_size_takes_a_long_side_like_run(cli, tmp_path):
+    """`--size N` is the long side, as in `vidstyle run --size N` (WxH still works)."""
+    from clips import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", n_frames=8, size=(64, 48))
+    code, out, err = cli("webcam", "--source", clip, "--no-window", "--size", "32", "--duration", "0.5")
+    assert code == 0, err
+    assert "32x24" in out + err

@@ -21,7 +21,7 @@ def webcam(
     source: Annotated[str, typer.Option("--source", help="Camera index (0), device (/dev/video2), stream URL or video file.")] = "0",
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Feed-forward model name (in models/) or .safetensors path; repeat to cycle with n/p. Default: every lite model in models/.")] = None,
     style: Annotated[list[Path] | None, typer.Option("--style", "-s", help="Any painting (or a folder of them), painted live by the style-embedding network (--method magenta); repeat to cycle with n/p.")] = None,
-    size: Annotated[str | None, typer.Option(help="Display/recording size WxH (default: the source fitted into 640 px).")] = None,
+    size: Annotated[str | None, typer.Option(help="Display/recording size: WxH, or N for the long side as in `vidstyle run --size N` (default: the source fitted into 640 px).")] = None,
     internal_size: Annotated[str | None, typer.Option(help="Inference size WxH, upsampled to --size (default: half of --size).")] = None,
     record: Annotated[Path | None, typer.Option(help="Also write the stylised stream (no overlay) to this video file.")] = None,
     window: Annotated[bool, typer.Option("--window/--no-window", help="Show a window (headless without a display anyway).")] = True,
@@ -52,7 +52,11 @@ def webcam(
         open_source,
     )
 
-    cfg = replace(LiveConfig(), size=parse_size(size, "--size"), internal_size=parse_size(internal_size, "--internal-size"),
+    long_side = int(size) if size is not None and size.strip().isdigit() else None  # --size N, like `run`
+    if long_side is not None:
+        size = None
+    cfg = replace(LiveConfig(), size=parse_size(size, "--size"), max_side=long_side,
+                  internal_size=parse_size(internal_size, "--internal-size"),
                   smooth=smooth, smooth_method=smooth_method.value if smooth_method else None,
                   smooth_strength=smooth_strength, threads=threads, pipelined=pipeline)
     if record is not None:
