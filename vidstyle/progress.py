@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
-from rich.table import Column
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 
 class Bar:
