@@ -257,6 +257,27 @@ def finish(net: TransformerNet, out: Path, card: dict[str, Any], history: LossHi
     return card
 
 
+def load_init(net: TransformerNet, init: str | Path | None) -> dict[str, Any] | None:
+    """Load ``init``'s weights into ``net`` (fine-tuning) and return what the card records of it
+    (``training.init_from``: name, checksum, steps, style and steps on that style); None without ``init``.
+
+    Raises:
+        VidstyleError: ``init`` is a network of another architecture.
+    """
+    if init is None:
+        return None
+    from ..models_registry import load_transformer
+
+    src, init_card = load_transformer(init)
+    if src.spec != net.spec:
+        raise VidstyleError(f"--init {init} is a {src.spec.arch} network; this run trains {net.spec.arch}")
+    net.load_state_dict(src.state_dict())
+    training = init_card.get("training", {})
+    return {"model": init_card.get("name", str(init)), "sha256": init_card.get("weights", {}).get("sha256"),
+            "steps": int(training.get("total_steps", training.get("steps", 0))),
+            "style_sha256": (init_card.get("style") or {}).get("sha256"), "style_steps": style_steps(init_card)}
+
+
 def style_steps(card: dict[str, Any]) -> int:
     """Training steps a model's card records on its own style image (``--method auto``'s guard).
 
@@ -306,7 +327,6 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
     """
     from ..device import resolve_device
     from ..media.image import load_image, resize_long_side
-    from ..models_registry import load_transformer
 
     style, out = Path(style), Path(out)
     if out.suffix != ".safetensors":
@@ -317,17 +337,7 @@ def train_style(style: str | Path, content: Sequence[str | Path], out: str | Pat
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     net = build_net(cfg.arch, residual=cfg.residual).to(dev)
-    init_info = None
-    if init is not None:
-        src, init_card = load_transformer(init)
-        if src.spec != net.spec:
-            raise VidstyleError(f"--init {init} is a {src.spec.arch} network; this run trains {cfg.arch}")
-        net.load_state_dict(src.state_dict())
-        init_training = init_card.get("training", {})
-        init_info = {"model": init_card.get("name", str(init)), "sha256": init_card.get("weights", {}).get("sha256"),
-                     "steps": int(init_training.get("total_steps", init_training.get("steps", 0))),
-                     "style_sha256": (init_card.get("style") or {}).get("sha256"),
-                     "style_steps": style_steps(init_card)}
+    init_info = load_init(net, init)
     style_img = resize_long_side(load_image(style, need=cfg.style_size), cfg.style_size)
     crit = StyleCriterion(style_img, cfg, dev, vgg_source)
     temporal = cfg.temporal_weight > 0 or cfg.luminance_weight > 0

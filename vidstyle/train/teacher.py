@@ -112,32 +112,22 @@ def distil_magenta(style: str | Path, content: Sequence[str | Path], out: str | 
         The card (``training.method = "distillation"``, ``training.teacher = "magenta"``).
     """
     from ..device import resolve_device
-    from ..models_registry import load_transformer
     from ..nets.transformer import build_net
     from .common import seed_everything
-    from .loop import PairSource, drive_to_end, finish, style_info, write_thumbnail
+    from .loop import PairSource, check_model_output, drive_to_end, finish, load_init, style_info, write_thumbnail
 
     style, out = Path(style), Path(out)
     if out.suffix != ".safetensors":
         raise VidstyleError(f"--out must end in .safetensors, got {out}")
     if not style.is_file():
         raise VidstyleError(f"style image not found: {style}")
-    if out.exists() and not force and not resume:
-        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    check_model_output(out, force)
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     pred, teacher = teacher_networks(dev, predictor, transformer)
     z = style_embedding(pred, style)
     net = build_net(cfg.arch, residual=cfg.residual).to(dev)
-    init_info = None
-    if init is not None:
-        src, init_card = load_transformer(init)
-        if src.spec != net.spec:
-            raise VidstyleError(f"--init {init} is a {src.spec.arch} network; this run trains {cfg.arch}")
-        net.load_state_dict(src.state_dict())
-        t = init_card.get("training", {})
-        init_info = {"model": init_card.get("name", str(init)), "sha256": init_card.get("weights", {}).get("sha256"),
-                     "steps": int(t.get("total_steps", t.get("steps", 0)))}
+    init_info = load_init(net, init)
     vgg = None
     if cfg.feature_weight > 0:
         from ..nets.vgg import load_vgg
