@@ -274,6 +274,53 @@ class TemporalConfig:
             c.fail("enabled", f"must be true or false, got {self.enabled!r}")
 
 
+def _method_names() -> list[str]:
+    from .methods import method_choices
+
+    return method_choices()
+
+
+@dataclass(frozen=True)
+class KeyframeConfig:
+    """Keyframe-guided stylisation (``--keyframes``, ``--keyframe-images``; :mod:`vidstyle.keyframes`).
+
+    Keyframes are 0-based frame indices of the input. ``frames`` and ``every`` are stylised with ``method``;
+    ``images`` are ``(frame, image)`` pairs taken as given (painted or retouched frames), which win over a
+    generated keyframe at the same frame. Every other frame propagates its nearest keyframes along the flow.
+    """
+
+    frames: tuple[int, ...] = ()  # keyframes stylised with ``method``
+    every: int | None = None  # also a keyframe every this many frames, from the first rendered frame
+    images: tuple[tuple[int, Path], ...] = ()  # (frame, image file) keyframes taken as given
+    method: str = "optimise"  # the keyframes' styliser: any registered method (or auto)
+    reach: int | None = None  # frames a keyframe propagates at most (None: to the next cut or the clip's end)
+    feather: int = 2  # pixels over which a propagated region fades into the fill at its edge
+    memory_mb: int = 256  # pass-1 results kept in RAM up to this size; the rest goes to a temporary folder
+
+    SECTION = "keyframes"
+
+    def __post_init__(self) -> None:
+        c = _Checks(self)
+        c.ints("frames", 0)
+        c.number("every", 1, integer=True, optional=True)
+        c.number("reach", 1, integer=True, optional=True)
+        c.number("feather", 0, integer=True)
+        c.number("memory_mb", 0, integer=True)
+        c.choice("method", _method_names)
+        if not isinstance(self.images, tuple) or not all(
+                isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], int) and not isinstance(p[0], bool)
+                and p[0] >= 0 and isinstance(p[1], (str, Path)) for p in self.images):
+            c.fail("images", f"must be a list of (frame >= 0, image path) pairs, got {self.images!r}")
+        seen = [f for f, _ in self.images]
+        if len(set(seen)) != len(seen):
+            c.fail("images", f"frame {next(f for f in seen if seen.count(f) > 1)} has two keyframe images")
+
+    @property
+    def active(self) -> bool:
+        """Any keyframe asked for (else the ordinary pipeline runs)."""
+        return bool(self.frames or self.every or self.images)
+
+
 @dataclass(frozen=True)
 class VideoConfig:
     """Decode / encode and the streaming pipeline (see :mod:`vidstyle.pipeline`)."""
@@ -526,7 +573,7 @@ def load_preset(path: str | Path, section: str, cls: type) -> Any:
 __all__ = [
     "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "IMAGE_SUFFIXES", "ConfigError", "allowed_values", "package_data", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
     "TemporalConfig", "VideoConfig", "TrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
-
+    "KeyframeConfig",
     "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
     "TemporalConfig", "VideoConfig", "TrainConfig", "TextureTrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
 ]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .config import FlowConfig, OptimiseConfig, TemporalConfig, VideoConfig, should_compile
+from .config import FlowConfig, KeyframeConfig, OptimiseConfig, TemporalConfig, VideoConfig, should_compile
 from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator
@@ -212,7 +212,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
                   temporal: TemporalConfig = TemporalConfig(), flow: FlowConfig = FlowConfig(),
                   optimise: OptimiseConfig = OptimiseConfig(), device: str = "auto", force: bool = False,
                   progress: bool = True, frames: tuple[int, int] | None = None, discard_first: int = 0,
-                  on_method=None, backend: str = "auto") -> PipelineStats:
+                  on_method=None, backend: str = "auto", keyframes: KeyframeConfig = KeyframeConfig()) -> PipelineStats:
     """Stylise a video file (or a folder of frames) into a new video, streaming.
 
     Args:
@@ -231,6 +231,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         discard_first: frames rendered for the temporal state but not written.
         on_method: called with the one-line description of the chosen method before rendering.
         backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime on the CPU).
+        keyframes: keyframe-guided stylisation (:mod:`vidstyle.keyframes`); ``method`` then fills what the
+            keyframes do not reach.
 
     Returns:
         :class:`PipelineStats` (``output`` set).
@@ -246,6 +248,10 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
 
     input = Path(input)
     style_paths = [Path(s) for s in styles]
+    if keyframes.active:  # painted keyframes alone: the painting is the fill's style
+        from .keyframes import keyframe_styles
+
+        style_paths = keyframe_styles(keyframes, style_paths, model)
     output = Path(output) if output is not None else default_video_output(input, style_paths, model)
     from .media.atomic import check_not_input
 
@@ -269,14 +275,31 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
                                                compile=compile)
-        if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0:
+        if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0 and not keyframes.active:
             estimator = None  # nothing would use the flow
+        key_styliser = None
+        if keyframes.active:
+            from .keyframes import check_keyframes, describe
+
+            check_keyframes(keyframes, info)
+            key_text = None
+            if keyframes.frames or keyframes.every:
+                key_styliser, key_text = build_styliser(keyframes.method, style_paths, model, optimise=optimise,
+                                                        temporal=temporal, device=dev, flow_estimator=estimator,
+                                                        backend=backend, compile=False)
+            description = f"{describe(keyframes, key_text)}; fill: {description}"
         if on_method is not None:
             on_method(description)
         with VideoWriter(output, reader.info, codec=video.codec, crf=video.crf, preset=video.preset,
                          audio=video.audio, force=force) as writer:
-            stats = run_pipeline(reader, writer, styliser, flow_estimator=estimator, temporal_cfg=temporal,
-                                 progress=progress, discard_first=discard_first)
+            if keyframes.active:
+                from .keyframes import run_keyframed
+
+                stats = run_keyframed(reader, writer, styliser, keyframes, flow_estimator=estimator,  # type: ignore[arg-type]
+                                      keyframe_styliser=key_styliser, temporal_cfg=temporal, progress=progress)
+            else:
+                stats = run_pipeline(reader, writer, styliser, flow_estimator=estimator, temporal_cfg=temporal,
+                                     progress=progress, discard_first=discard_first)
     stats.output = output
     stats.method = description
     return stats

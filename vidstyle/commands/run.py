@@ -19,7 +19,7 @@ from ..cli import (
     literal_choices,
     parse_floats,
 )
-from ..config import VideoConfig
+from ..config import KeyframeConfig, VideoConfig
 from ..errors import VidstyleError
 
 
@@ -88,6 +88,9 @@ def run(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
     backend: Annotated[Backend, typer.Option(help="Feed-forward inference: onnx (onnxruntime), torch, or auto: onnxruntime on the CPU (fastest measured, no compile wait) unless the network is compiled, torch on CUDA.")] = "auto",  # type: ignore[valid-type, assignment]
     compile: Annotated[Compile, typer.Option(help="torch.compile the networks; auto: long clips (≥ 40 M pixels in all), where it pays back.")] = VideoConfig.compile,  # type: ignore[valid-type, assignment]
+    keyframes: Annotated[str | None, typer.Option(help="Keyframe-guided: stylise these frames with --keyframe-method and carry them along the flow to the others, e.g. 0,48,96 or every:48.")] = None,
+    keyframe_images: Annotated[str | None, typer.Option(help="Keyframe-guided: painted frames taken as given, FRAME:IMAGE pairs at the rendered size, e.g. 0:k0.png,48:k48.png.")] = None,
+    keyframe_method: Annotated[Method, typer.Option(help="Method that stylises the --keyframes (--method fills what they do not reach).")] = KeyframeConfig.method,  # type: ignore[valid-type, assignment]
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -114,9 +117,14 @@ def run(
     optimise = replace(OptimiseConfig(), steps=steps, strength=strength,
                        style_view=str(style_view.value) if style_view else None,
                        style_blend=parse_floats(style_weights, "--style-weights"))
+    from ..keyframes import parse_keyframe_images, parse_keyframes
+
+    key_frames, every = parse_keyframes(keyframes)
+    key_cfg = KeyframeConfig(frames=key_frames, every=every, images=parse_keyframe_images(keyframe_images),
+                             method=str(keyframe_method.value))
     stats = stylise_video(input, output, styles=style or [], model=model, method=str(method.value), video=video,
                           temporal=temporal, flow=flow_cfg, optimise=optimise, device=device, force=force,
-                          progress=not quiet, backend=str(backend.value),
+                          progress=not quiet, backend=str(backend.value), keyframes=key_cfg,
                           on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
     if stats.stopped_early:
         typer.echo(f"warning: {stats.stopped_early}; wrote the {stats.frames} frames that decoded", err=True)
