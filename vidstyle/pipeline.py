@@ -267,6 +267,10 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         use_all_cores()
     with open_frames(input, size=video.size, batch_size=video.batch_size, start=video.start, end=video.end,
                      frames=frames, device=dev) as reader:
+        if keyframes.active:  # keyframes past the end, painted keyframes of the wrong size: before any work
+            from .keyframes import check_keyframes
+
+            check_keyframes(keyframes, reader.info)
         estimator = None
         if temporal.enabled:
             estimator = get_estimator(flow.method, flow.weights, device=dev)
@@ -279,9 +283,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             estimator = None  # nothing would use the flow
         key_styliser = None
         if keyframes.active:
-            from .keyframes import check_keyframes, describe
+            from .keyframes import describe
 
-            check_keyframes(keyframes, info)
             key_text = None
             if keyframes.frames or keyframes.every:
                 key_styliser, key_text = build_styliser(keyframes.method, style_paths, model, optimise=optimise,
