@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from clips import make_clip, make_frames
 from PIL import Image
 
 from vidstyle.config import ConfigError, KeyframeConfig, TemporalConfig
@@ -23,6 +22,8 @@ from vidstyle.keyframes import (
 )
 from vidstyle.media.reader import open_frames
 from vidstyle.stylise.base import Styliser
+
+from clips import make_clip, make_frames
 
 SIZE = (48, 32)  # width, height
 MOTION = (2, 1)

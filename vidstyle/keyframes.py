@@ -238,8 +238,8 @@ def composite(fill: torch.Tensor, forward: tuple[torch.Tensor, torch.Tensor, int
     lam = distance_weights(forward[2] if forward else None, backward[2] if backward else None)
     lams = [lam[0]] * (forward is not None) + [lam[1]] * (backward is not None)
     weights = [max(float(w), 1e-6) * r for w, (_, r, _) in zip(lams, sides)]
-    total = sum(weights)
-    mix = sum(w * img for w, (img, _, _) in zip(weights, sides)) / total.clamp_min(1e-6)
+    total = torch.stack(weights).sum(0).clamp_min(1e-6)
+    mix = torch.stack([w * img for w, (img, _, _) in zip(weights, sides)]).sum(0) / total
     alpha = feather_alpha(torch.stack([r for _, r, _ in sides]).amax(0), feather)
     return torch.lerp(fill, mix, alpha).clamp(0, 1)
 
