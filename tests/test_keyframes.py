@@ -14,8 +14,10 @@ from vidstyle.errors import VidstyleError
 from vidstyle.flow import FlowEstimator
 from vidstyle.keyframes import (
     Spool,
+    close_mask,
     composite,
     distance_weights,
+    match_fill,
     parse_keyframe_images,
     parse_keyframes,
     run_keyframed,
@@ -134,7 +136,7 @@ def test_painted_keyframe_is_carried_along_the_exact_flow(tmp_path, memory_mb):
     frames = make_frames(8, SIZE, MOTION)
     folder = make_clip(tmp_path / "clip", n_frames=8, size=SIZE, motion=MOTION)
     key = painting(0)
-    cfg = KeyframeConfig(images=((0, save(key, tmp_path / "k0.png")),), memory_mb=memory_mb)
+    cfg = KeyframeConfig(images=((0, save(key, tmp_path / "k0.png")),), memory_mb=memory_mb, fill_match=False)
     stats, out = render(folder, ExactFlow(frames), cfg)
     assert len(out.frames) == 8 and stats.cuts == 0
     assert torch.allclose(out.frames[0], torch.from_numpy(key).permute(2, 0, 1).float() / 255, atol=TOL)
@@ -173,12 +175,37 @@ def test_distance_weights_and_composite():
     assert torch.equal(composite(fill, None, None), fill)
 
 
+def test_fill_takes_the_carried_palette_nearby():
+    fill = torch.rand(1, 3, 32, 48) * 0.2  # dark strokes
+    carried = torch.full_like(fill, 0.7)
+    alpha = torch.ones(1, 1, 32, 48)
+    alpha[..., 12:20, 20:28] = 0  # a hole, filled by another method
+    matched = match_fill(fill, carried, alpha)
+    hole = matched[..., 12:20, 20:28]
+    assert (hole.mean() - 0.7).abs() < 0.05 < (fill[..., 12:20, 20:28].mean() - 0.7).abs()
+    # the strokes (deviations from the local mean) are kept
+    assert torch.allclose(hole - hole.mean(), fill[..., 12:20, 20:28] - fill[..., 12:20, 20:28].mean(), atol=0.05)
+    assert torch.equal(match_fill(fill, carried, torch.zeros_like(alpha)), fill)  # nothing carried: unchanged
+
+
+def test_closing_ignores_specks_but_keeps_regions():
+    mask = torch.ones(1, 1, 16, 16)
+    mask[..., 5, 5] = 0  # a speck
+    mask[..., :, :3] = 0  # a strip along the border (content that entered)
+    mask[..., 9:15, 8:14] = 0  # a real occlusion
+    closed = close_mask(mask, 1)
+    assert closed[..., 5, 5] == 1
+    assert torch.equal(closed[..., :, :3], mask[..., :, :3]) and torch.equal(closed[..., 9:15, 8:14], mask[..., 9:15, 8:14])
+    assert closed.sum() == mask.sum() + 1
+
+
 def test_a_cut_ends_a_keyframes_reach(tmp_path):
     n, cut = 12, 6
     frames = make_frames(n, SIZE, MOTION, cut_at=cut)
     folder = make_clip(tmp_path / "cut", n_frames=n, size=SIZE, motion=MOTION, cut_at=cut)
     k0, k11 = painting(0), painting(1)
-    cfg = KeyframeConfig(images=((0, save(k0, tmp_path / "k0.png")), (11, save(k11, tmp_path / "k11.png"))))
+    cfg = KeyframeConfig(images=((0, save(k0, tmp_path / "k0.png")), (11, save(k11, tmp_path / "k11.png"))),
+                         fill_match=False)
     stats, out = render(folder, ExactFlow(frames), cfg)
     assert stats.cuts == 1
     for t in range(1, cut):  # only the keyframe before the cut reaches these (no blend with k11)
@@ -192,7 +219,7 @@ def test_a_cut_ends_a_keyframes_reach(tmp_path):
         assert ((out.frames[t][:, :, SIZE[0] - d * MOTION[0]:] - GREY).abs() <= TOL).all(), t
 
     # a single keyframe before the cut: everything after it is the fill alone
-    _, out = render(folder, ExactFlow(frames), KeyframeConfig(images=cfg.images[:1]))
+    _, out = render(folder, ExactFlow(frames), KeyframeConfig(images=cfg.images[:1], fill_match=False))
     for t in range(cut, n):
         assert (out.frames[t] - GREY).abs().max() <= TOL, t
 

@@ -295,6 +295,8 @@ class KeyframeConfig:
     method: str = "optimise"  # the keyframes' styliser: any registered method (or auto)
     reach: int | None = None  # frames a keyframe propagates at most (None: to the next cut or the clip's end)
     feather: int = 2  # pixels over which a propagated region fades into the fill at its edge
+    close: int = 1  # radius (px) of the closing that ignores specks of unreliable flow when masks accumulate
+    fill_match: bool = True  # shift the fill's colours toward the carried keyframes nearby (low frequencies only)
     memory_mb: int = 256  # pass-1 results kept in RAM up to this size; the rest goes to a temporary folder
 
     SECTION = "keyframes"
@@ -305,6 +307,9 @@ class KeyframeConfig:
         c.number("every", 1, integer=True, optional=True)
         c.number("reach", 1, integer=True, optional=True)
         c.number("feather", 0, integer=True)
+        c.number("close", 0, integer=True)
+        if not isinstance(self.fill_match, bool):
+            c.fail("fill_match", f"must be true or false, got {self.fill_match!r}")
         c.number("memory_mb", 0, integer=True)
         c.choice("method", _method_names)
         if not isinstance(self.images, tuple) or not all(

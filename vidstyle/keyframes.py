@@ -8,11 +8,13 @@ from the keyframe after it:
 * a :class:`Carrier` holds the keyframe and, for every pixel of the current frame, its position in the keyframe
   (a coordinate map composed frame by frame from the flows — the keyframe itself is sampled once per frame, so
   chaining does not blur it) and an accumulated reliability: the product along the chain of the Ruder et al.
-  masks (:func:`vidstyle.flow.reliability_mask`), so a pixel occluded once stays unreliable for that keyframe;
+  masks (:func:`vidstyle.flow.reliability_mask`, each closed by :func:`close_mask` so that isolated specks of
+  unreliable flow are not lost for good), so a pixel occluded once stays unreliable for that keyframe;
 * the two carriers are mixed by distance (:func:`distance_weights`: the nearer keyframe weighs more, linearly) and
   by their reliabilities (:func:`composite`); where neither is reliable (disocclusions, new content) the frame shows
   the *fill*: the per-frame method (``--method``) with the pipeline's flow-guided temporal blending, which keeps
-  the fill stable from frame to frame;
+  the fill stable from frame to frame, and whose low frequencies are shifted toward the carried colours nearby
+  (:func:`match_fill`) so that a filled hole takes the keyframe's palette and blends in;
 * a hard cut (the pipeline's cut detection, :class:`~vidstyle.temporal.TemporalState`) ends every keyframe's
   reach: nothing is carried across it, in either direction; ``KeyframeConfig.reach`` can limit it further.
 
@@ -218,14 +220,67 @@ def feather_alpha(alpha: torch.Tensor, radius: int) -> torch.Tensor:
     return torch.minimum(alpha, blurred)
 
 
+def close_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """Morphological closing (dilate, then erode) of an ``N×1×H×W`` mask: unreliable specks narrower than
+    ``2·radius + 1`` px vanish (DIS marks isolated pixels of water or noise unreliable, and a product of masks
+    would lose them for good); larger unreliable regions, and the frame's border, keep their extent."""
+    if radius <= 0:
+        return mask
+    k = 2 * radius + 1
+    dilated = F.max_pool2d(mask, k, stride=1, padding=radius)
+    return -F.max_pool2d(-dilated, k, stride=1, padding=radius)
+
+
+#: Grids (cells on the long side), coarse to fine, on which :func:`match_fill` averages the carried-minus-fill colour.
+MATCH_GRIDS = (1, 3, 6, 12, 24)
+
+
+def match_fill(fill: torch.Tensor, carried: torch.Tensor, alpha: torch.Tensor,
+               grids: tuple[int, ...] = MATCH_GRIDS) -> torch.Tensor:
+    """Shift the fill toward the carried colours nearby, so a hole filled by another method blends in.
+
+    The low-frequency difference ``carried − fill`` where carried (weight ``alpha``) is averaged on coarse grids
+    (normalised convolution: area-downsample, 3×3 box, divide by the weight), finer grids overriding coarser ones
+    where they hold enough carried pixels (so the middle of a large hole takes the offset of a wider
+    neighbourhood, without a seam), and added to the fill; its strokes (high frequencies) are kept. Where
+    nothing is carried the fill is unchanged.
+
+    Args:
+        fill, carried: ``1×3×H×W`` [0, 1]; alpha: ``1×1×H×W`` [0, 1].
+
+    Returns:
+        ``1×3×H×W`` [0, 1].
+    """
+    h, w = fill.shape[-2:]
+    diff = alpha * (carried - fill)
+    offset: torch.Tensor | None = None
+    for grid in grids:
+        scale = min(1.0, grid / max(h, w))
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        num = F.avg_pool2d(F.interpolate(diff, size=size, mode="area"), 3, stride=1, padding=1,
+                           count_include_pad=False)
+        den = F.avg_pool2d(F.interpolate(alpha, size=size, mode="area"), 3, stride=1, padding=1,
+                           count_include_pad=False)
+        level = num / den.clamp_min(1e-6)
+        confidence = (den / 0.5).clamp(0, 1)  # half the neighbourhood carried: this grid decides
+        coarser = torch.zeros_like(level) if offset is None else F.interpolate(offset, size=size, mode="bilinear",
+                                                                                align_corners=False)
+        offset = torch.lerp(coarser, level, confidence)
+    assert offset is not None
+    offset = F.interpolate(offset, size=(h, w), mode="bilinear", align_corners=False)
+    return (fill + offset).clamp(0, 1)
+
+
 def composite(fill: torch.Tensor, forward: tuple[torch.Tensor, torch.Tensor, int] | None,
-              backward: tuple[torch.Tensor, torch.Tensor, int] | None, feather: int = 0) -> torch.Tensor:
+              backward: tuple[torch.Tensor, torch.Tensor, int] | None, feather: int = 0,
+              match: bool = False) -> torch.Tensor:
     """One output frame from the fill and the carriers.
 
     Args:
         fill: ``1×3×H×W`` the per-frame method's frame, [0, 1].
         forward, backward: ``(image 1×3×H×W, reliability 1×1×H×W, distance)`` of each carrier, or None.
         feather: pixels over which a carried region fades into the fill at its edge.
+        match: shift the fill toward the carried colours nearby first (:func:`match_fill`).
 
     Returns:
         ``1×3×H×W`` [0, 1]: ``α·mix + (1 − α)·fill`` where ``mix`` averages the carriers with weights
@@ -241,6 +296,8 @@ def composite(fill: torch.Tensor, forward: tuple[torch.Tensor, torch.Tensor, int
     total = torch.stack(weights).sum(0).clamp_min(1e-6)
     mix = torch.stack([w * img for w, (img, _, _) in zip(weights, sides)]).sum(0) / total
     alpha = feather_alpha(torch.stack([r for _, r, _ in sides]).amax(0), feather)
+    if match:
+        fill = match_fill(fill, mix, alpha)
     return torch.lerp(fill, mix, alpha).clamp(0, 1)
 
 
@@ -466,7 +523,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
                     if key is not None:
                         carrier = Carrier.start(from_uint8(to_uint8(key), frames.device))
                     elif carrier is not None and linked and (cfg.reach is None or carrier.distance < cfg.reach):
-                        carrier = carrier.step(flow, mask)  # type: ignore[arg-type]
+                        carrier = carrier.step(flow, close_mask(mask, cfg.close))  # type: ignore[arg-type]
                     else:
                         carrier = None
                     if linked:  # what pass 2 needs to step from frame t back to t − 1
@@ -499,7 +556,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
                     back_mask = from_uint8(spool.get(t + 1, "back_mask"), dev)  # type: ignore[arg-type]
                     back = _resize_flow(back, (h, w))
                     back_mask = F.interpolate(back_mask, size=(h, w), mode="nearest")
-                    carrier = carrier.step(back, back_mask)
+                    carrier = carrier.step(back, close_mask(back_mask, cfg.close))
                 else:
                     carrier = None
             with timer("composite"):
@@ -509,7 +566,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
                                                         forward_distance[t] or 0)
                 backward = None if carrier is None else (carrier.image(), carrier.weight, carrier.distance)
                 out = composite(from_uint8(spool.get(t, "fill"), dev), forward, backward,  # type: ignore[arg-type]
-                                cfg.feather)
+                                cfg.feather, cfg.fill_match)
                 for name in ("fill", "fwd", "fwd_w", "key"):
                     spool.drop(t, name)
                 if t + 1 < n:
@@ -548,6 +605,6 @@ def describe(cfg: KeyframeConfig, keyframe_text: str | None) -> str:
     return "keyframes " + "; ".join(parts)
 
 
-__all__ = ["Carrier", "Spool", "check_keyframes", "composite", "describe", "distance_weights", "feather_alpha",
+__all__ = ["MATCH_GRIDS", "Carrier", "Spool", "check_keyframes", "close_mask", "composite", "match_fill", "describe", "distance_weights", "feather_alpha",
            "is_keyframe", "keyframe_styles", "load_keyframe_image", "parse_keyframe_images", "parse_keyframes",
            "run_keyframed", "shrink_flow"]
