@@ -271,6 +271,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             from .keyframes import check_keyframes
 
             check_keyframes(keyframes, reader.info)
+            if not temporal.enabled:
+                raise VidstyleError("keyframes are propagated along the optical flow; drop --no-temporal")
         estimator = None
         if temporal.enabled:
             estimator = get_estimator(flow.method, flow.weights, device=dev)
