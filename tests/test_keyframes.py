@@ -23,7 +23,7 @@ from vidstyle.keyframes import (
     run_keyframed,
 )
 from vidstyle.media.reader import open_frames
-from vidstyle.stylise.base import Styliser
+from vidstyle.stylise.base import Styliser, TemporalMode
 
 from clips import make_clip, make_frames
 
@@ -244,6 +244,30 @@ def test_generated_keyframes_use_the_keyframe_method(tmp_path):
     for t in (0, 3, 6):
         expected = 1 - torch.from_numpy(frames[t]).permute(2, 0, 1).float() / 255
         assert (out.frames[t] - expected).abs().max() <= TOL
+
+
+def test_sequential_keyframe_method_starts_from_the_previous_keyframe(tmp_path):
+    class Recorder(Styliser):
+        temporal_mode = TemporalMode.SEQUENTIAL
+
+        def __init__(self):
+            self.states = []
+
+        def stylise(self, frames, state=None):
+            self.states.append(state)
+            return 1 - frames
+
+    frames = make_frames(7, SIZE, MOTION)
+    folder = make_clip(tmp_path / "clip", n_frames=7, size=SIZE, motion=MOTION)
+    recorder = Recorder()
+    render(folder, ExactFlow(frames), KeyframeConfig(frames=(0, 3)), keyframe_styliser=recorder)
+    first, second = recorder.states
+    assert first is None  # a shot's first keyframe has nothing before it
+    key0 = (255 - frames[0]).astype(np.uint8)
+    expected, interior = shifted(key0, 3 * MOTION[0], 3 * MOTION[1])
+    assert (second.prev_output[0] - expected)[:, interior].abs().max() <= TOL
+    assert torch.equal(second.flow, torch.zeros_like(second.flow))
+    assert second.mask[0, 0][interior].min() == 1 and second.mask[0, 0, :, :3 * MOTION[0]].max() == 0
 
 
 def test_spool_spills_to_disk_and_cleans_up(tmp_path):

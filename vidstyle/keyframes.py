@@ -15,6 +15,9 @@ from the keyframe after it:
   the *fill*: the per-frame method (``--method``) with the pipeline's flow-guided temporal blending, which keeps
   the fill stable from frame to frame, and whose low frequencies are shifted toward the carried colours nearby
   (:func:`match_fill`) so that a filled hole takes the keyframe's palette and blends in;
+* a sequential keyframe method (``--keyframe-method optimise-temporal``) starts each keyframe from the previous
+  keyframe carried to it, with Ruder's temporal loss toward it (:func:`keyframe_state`), so keyframes share their
+  strokes; per-frame keyframe methods stylise each keyframe on its own;
 * a hard cut (the pipeline's cut detection, :class:`~vidstyle.temporal.TemporalState`) ends every keyframe's
   reach: nothing is carried across it, in either direction; ``KeyframeConfig.reach`` can limit it further.
 
@@ -54,7 +57,7 @@ from .exposure import follow_exposure
 from .flow import FlowEstimator, reliability_mask, warp
 from .flow.warp import coords_grid
 from .progress import progress_bar
-from .stylise.base import Styliser, TemporalMode
+from .stylise.base import FrameState, Styliser, TemporalMode
 from .temporal import TemporalState
 
 # ---------------------------------------------------------------------------------------------- specs
@@ -193,6 +196,16 @@ class Carrier:
         """The keyframe sampled at :attr:`coords`: ``1×3×H×W`` [0, 1] (exact for integer motion)."""
         n, _, h, w = self.coords.shape
         return warp(self.key, self.coords - coords_grid(n, h, w, self.coords.device, self.coords.dtype))
+
+
+def keyframe_state(previous: Carrier) -> FrameState:
+    """What a sequential keyframe method (``optimise-temporal``) gets at a keyframe: the previous keyframe carried to
+    this frame as its "previous output", already aligned (zero flow), with the carried reliability as mask — so it
+    starts from it where it is reliable and keeps close to it, and successive keyframes share their strokes
+    (less ghosting where two keyframes are mixed)."""
+    image = previous.image()
+    zero = image.new_zeros(1, 2, *image.shape[-2:])
+    return FrameState(prev_output=image, flow=zero, mask=previous.weight, back_flow=zero)
 
 
 def distance_weights(forward: int | None, backward: int | None) -> tuple[float, float]:
@@ -513,7 +526,13 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
                         else:
                             assert keyframe_styliser is not None
                             keyframe_styliser.reset()
-                            key = keyframe_styliser.stylise(frames[i:i + 1], None).to(frames.device).clamp(0, 1)
+                            linked_now = obs.state.flow is not None and obs.state.mask is not None and not obs.cut
+                            chained = None
+                            if keyframe_styliser.temporal_mode is TemporalMode.SEQUENTIAL and carrier is not None \
+                                    and linked_now:  # e.g. optimise-temporal: start from the previous keyframe
+                                chained = keyframe_state(carrier.step(obs.state.flow,  # type: ignore[arg-type]
+                                                                      close_mask(obs.state.mask, cfg.close)))  # type: ignore[arg-type]
+                            key = keyframe_styliser.stylise(frames[i:i + 1], chained).to(frames.device).clamp(0, 1)
                         spool.put(t, "key", to_uint8(key))
                 keys.append(key is not None)
                 flow, mask, back = obs.state.flow, obs.state.mask, obs.state.back_flow
@@ -606,5 +625,5 @@ def describe(cfg: KeyframeConfig, keyframe_text: str | None) -> str:
 
 
 __all__ = ["MATCH_GRIDS", "Carrier", "Spool", "check_keyframes", "close_mask", "composite", "match_fill", "describe", "distance_weights", "feather_alpha",
-           "is_keyframe", "keyframe_styles", "load_keyframe_image", "parse_keyframe_images", "parse_keyframes",
+           "is_keyframe", "keyframe_state", "keyframe_styles", "load_keyframe_image", "parse_keyframe_images", "parse_keyframes",
            "run_keyframed", "shrink_flow"]
