@@ -101,6 +101,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--every", type=int, default=16)
     p.add_argument("--slice", type=int, default=16, help="frames Ruder renders (0: skip it)")
+    p.add_argument("--keyframe-method", default="optimise",
+                   help="optimise: each keyframe on its own; optimise-temporal: from the previous keyframe carried")
     p.add_argument("--strip", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--append", action="store_true", help="append the results to benchmarks/RESULTS.md")
@@ -126,7 +128,7 @@ def main() -> None:
             runs = {}
             runs["fast"] = render(clip, tmp_path / "fast", args.style, "magenta", n, args.size, args.steps)
             runs["keyframed"] = render(clip, tmp_path / "key", args.style, "magenta", n, args.size, args.steps,
-                                       KeyframeConfig(frames=key_frames, method="optimise"))
+                                       KeyframeConfig(frames=key_frames, method=args.keyframe_method))
             # the same keyframes (the first render's, as painted images) without the fill's palette matching
             saved = sorted((tmp_path / "key").glob("*.png"))
             runs["keyframed-nomatch"] = render(clip, tmp_path / "key-nomatch", args.style, "magenta", n, args.size,
@@ -195,13 +197,17 @@ def main() -> None:
                              f" | {m['to_keyframes']['style_distance']:.4g} |")
         intro = (f"Keyframe-guided stylisation (`--keyframes`, vidstyle.keyframes) on the first {args.frames} frames "
                  f"of each clip at long side {args.size}, style {args.style.name}: keyframes "
-                 f"{rows[0]['keyframes']} optimised ({args.steps} L-BFGS steps) and carried along the DIS flow, "
-                 f"magenta filling; `fast` = magenta + temporal blending; `ruder` = optimise-temporal "
-                 f"({args.steps} steps, then {max(1, args.steps // 2)}) on the first {args.slice} frames only. "
+                 f"{rows[0]['keyframes']} stylised by `{args.keyframe_method}` ({args.steps} L-BFGS steps) and carried along the DIS flow, "
+                 "magenta filling; `keyframed-nomatch`: the same keyframes without the fill's palette matching; "
+                 "`fast` = magenta + temporal blending" + (
+                     f"; `ruder` = optimise-temporal ({args.steps} steps, then {max(1, args.steps // 2)}) on the first "
+                     f"{args.slice} frames only (the slice columns compare all methods on those frames). " if args.slice
+                     else " (no Ruder run). ") +
                  "Style numbers are means over the non-keyframe frames, against the style image (at the output's "
                  "long side) and against the mean Grams of the keyframes; E_warp per METRICS.md on the input's "
                  "DIS flow. The machine was shared with other agents: wall times are under load.")
-        append_section("Keyframe-guided stylisation vs fast path vs Ruder", intro, "\n".join(lines))
+        append_section(f"Keyframe-guided stylisation vs fast path vs Ruder (keyframes by {args.keyframe_method})",
+                       intro, "\n".join(lines))
 
 
 if __name__ == "__main__":

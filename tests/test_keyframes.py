@@ -218,27 +218,36 @@ def test_a_cut_ends_a_keyframes_reach(tmp_path):
         # what left through the right/bottom borders before frame 11 is filled
         assert ((out.frames[t][:, :, SIZE[0] - d * MOTION[0]:] - GREY).abs() <= TOL).all(), t
 
+    # every:N also makes each shot's first frame a keyframe
+    invert = Inverting()
+    _, out = render(folder, ExactFlow(frames), KeyframeConfig(every=100), keyframe_styliser=invert)
+    assert invert.calls == 2
+    assert (out.frames[cut] - (1 - torch.from_numpy(frames[cut]).permute(2, 0, 1).float() / 255)).abs().max() <= TOL
+
     # a single keyframe before the cut: everything after it is the fill alone
     _, out = render(folder, ExactFlow(frames), KeyframeConfig(images=cfg.images[:1], fill_match=False))
     for t in range(cut, n):
         assert (out.frames[t] - GREY).abs().max() <= TOL, t
 
 
+class Inverting(Styliser):
+    """A keyframe method: the inverted frame; counts calls and resets."""
+
+    def __init__(self):
+        self.calls = self.resets = 0
+
+    def stylise(self, frames, state=None):
+        self.calls += len(frames)
+        return 1 - frames
+
+    def reset(self):
+        self.resets += 1
+
+
 def test_generated_keyframes_use_the_keyframe_method(tmp_path):
-    class Invert(Styliser):
-        def __init__(self):
-            self.calls = self.resets = 0
-
-        def stylise(self, frames, state=None):
-            self.calls += len(frames)
-            return 1 - frames
-
-        def reset(self):
-            self.resets += 1
-
     frames = make_frames(7, SIZE, MOTION)
     folder = make_clip(tmp_path / "clip", n_frames=7, size=SIZE, motion=MOTION)
-    invert = Invert()
+    invert = Inverting()
     _, out = render(folder, ExactFlow(frames), KeyframeConfig(every=3), keyframe_styliser=invert)
     assert invert.calls == 3 and invert.resets == 3  # frames 0, 3, 6, each on its own
     for t in (0, 3, 6):

@@ -290,7 +290,7 @@ class KeyframeConfig:
     """
 
     frames: tuple[int, ...] = ()  # keyframes stylised with ``method``
-    every: int | None = None  # also a keyframe every this many frames, from the first rendered frame
+    every: int | None = None  # also a keyframe every this many frames from the first rendered one, and at each cut
     images: tuple[tuple[int, Path], ...] = ()  # (frame, image file) keyframes taken as given
     method: str = "optimise"  # the keyframes' styliser: any registered method (or auto)
     reach: int | None = None  # frames a keyframe propagates at most (None: to the next cut or the clip's end)

@@ -124,7 +124,9 @@ def keyframe_styles(cfg: KeyframeConfig, styles: list[Path], model: str | Path |
 
 
 def is_keyframe(index: int, first: int, cfg: KeyframeConfig) -> bool:
-    """Frame ``index`` (0-based in the input) is a keyframe; ``first``: the first rendered frame (for ``every``)."""
+    """Frame ``index`` (0-based in the input) is a keyframe; ``first``: the first rendered frame (for ``every``).
+
+    With ``every``, the first frame of each shot (after a hard cut) is a keyframe too (:func:`run_keyframed`)."""
     return (index in cfg.frames or any(f == index for f, _ in cfg.images)
             or (cfg.every is not None and (index - first) % cfg.every == 0 and index >= first))
 
@@ -518,7 +520,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
                 indices.append(index)
                 spool.put(t, "fill", to_uint8(out))
                 key = None
-                if is_keyframe(index, first, cfg):
+                if is_keyframe(index, first, cfg) or (cfg.every is not None and obs.cut and index not in images):
                     with timer("keyframes"):
                         if index in images:
                             key = load_keyframe_image(images[index], frames.shape[-1], frames.shape[-2],
