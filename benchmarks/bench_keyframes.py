@@ -69,12 +69,17 @@ def e_warp(inputs: torch.Tensor, outputs: list[torch.Tensor]) -> dict:
     return meter.result()
 
 
-def style_numbers(frames: torch.Tensor, targets: dict, encoder) -> dict:
-    """Mean over ``frames`` of the raw style distance and the normalised style error (with its per-layer means)."""
+def features(frames: torch.Tensor, encoder) -> list[dict]:
+    """VGG features of each frame (computed once, measured against several targets)."""
+    with torch.no_grad():
+        return [encoder(f[None], LAYERS) for f in frames]
+
+
+def style_numbers(frame_features: list[dict], targets: dict) -> dict:
+    """Mean over the frames of the raw style distance and the normalised style error (with its per-layer means)."""
     raw, nse, per = [], [], {k: [] for k in LAYERS}
     with torch.no_grad():
-        for f in frames:
-            feats = encoder(f[None], LAYERS)
+        for feats in frame_features:
             raw.append(float(style_distance_from_features(feats, targets)))
             layers = normalised_style_error_per_layer(feats, targets)
             nse.append(float(torch.stack(list(layers.values())).mean()))
@@ -106,6 +111,8 @@ def main() -> None:
     p.add_argument("--strip", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--append", action="store_true", help="append the results to benchmarks/RESULTS.md")
+    p.add_argument("--rows", type=Path, nargs="+", default=None,
+                   help="JSON files of rows measured earlier by this script (same other arguments): only report them")
     args = p.parse_args()
 
     from vidstyle.device import use_all_cores
@@ -115,7 +122,9 @@ def main() -> None:
     encoder = load_vgg(LAYERS)
     style = load_image(args.style)
     rows, strips = [], []
-    for clip_name in args.clips:
+    if args.rows is not None:  # rows measured earlier by this script (its --json, or the JSON it printed per clip)
+        rows = [row for path in args.rows for row in json.loads(path.read_text())]
+    for clip_name in ([] if args.rows is not None else args.clips):
         clip = SHARED / clip_name
         n = args.frames
         key_frames = tuple(sorted({*range(0, n, args.every), n - 1}))
@@ -152,10 +161,11 @@ def main() -> None:
         for i, name in enumerate(runs):
             stats, frames = runs[name]
             idx = [t for t in between if t < len(frames)]
+            feats = features(frames[idx], encoder)
             m = {"seconds_per_frame": stats.seconds / max(stats.frames, 1),
                  "stage_ms": {k: round(v, 1) for k, v in stats.stage_ms.items()},
-                 "to_style": style_numbers(frames[idx], grams_style, encoder),
-                 "to_keyframes": style_numbers(frames[idx], grams_keys, encoder)}
+                 "to_style": style_numbers(feats, grams_style),
+                 "to_keyframes": style_numbers(feats, grams_keys)}
             if name in full_names:
                 m["e_warp_full"] = _warp_row(full, full_names.index(name) + 1)
             if sl is not None:
@@ -172,10 +182,10 @@ def main() -> None:
         for name in runs:
             tiles.append(torch.cat([outs[name][c:c + 1] for c in cols], 3))
         strips.append(torch.cat(tiles, 2))
-    if args.strip is not None:
-        save_image(torch.cat(strips, 2), args.strip, force=True)
-    if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=1))
+        if args.strip is not None:  # after every clip, so an interrupted run keeps what it measured
+            save_image(torch.cat(strips, 2), args.strip, force=True)
+        if args.json is not None:
+            args.json.write_text(json.dumps(rows, indent=1))
     if args.append:
         from results_md import append_section
 
