@@ -189,8 +189,8 @@ def main() -> None:
     if args.append:
         from results_md import append_section
 
-        def f(x, d=4):
-            return "–" if x is None else f"{x:.{d}f}"
+        def f(x):
+            return "–" if x is None else f"{x:.3g}"
 
         lines = ["| clip | method | s/frame | E_warp k=1 (clip) | k=10 (clip) | E_warp k=1 (slice) | k=10 (slice) | "
                  "norm. style err → style | raw → style | norm. style err → keyframes | raw → keyframes |",
