@@ -287,6 +287,9 @@ class VideoConfig:
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     compile: Literal["auto", "always", "never"] = "auto"  # torch.compile the networks (see should_compile)
+    # int8 inference of the per-frame networks on the CPU (vidstyle.nets.int8): fp32, int8, or auto (int8 where it
+    # measured faster and within 0.01 mean |Δ| of fp32)
+    precision: Literal["auto", "fp32", "int8"] = "fp32"
 
     SECTION = "video"
 

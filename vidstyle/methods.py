@@ -76,7 +76,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
                    optimise: OptimiseConfig = OptimiseConfig(), temporal: TemporalConfig = TemporalConfig(),
                    device: torch.device | str = "cpu",
                    flow_estimator: FlowEstimator | None = None, backend: str = "auto",
-                   compile: bool = False) -> tuple[Styliser, str]:
+                   compile: bool = False, precision: str = "fp32") -> tuple[Styliser, str]:
     """Build the styliser for ``method`` and say, in one line, what was chosen.
 
     Args:
@@ -90,6 +90,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime, CPU); see
             :func:`vidstyle.stylise.feedforward.pick_backend`.
         compile: ``torch.compile`` the feed-forward / AdaIN / WCT networks (for long clips).
+        precision: ``fp32``, ``int8`` or ``auto`` (:mod:`vidstyle.nets.int8`; networks run by onnxruntime).
 
     Returns:
         ``(styliser, description)``.
@@ -99,7 +100,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
     """
     request = BuildRequest(styles=list(styles), model=model, optimise=optimise, temporal=temporal,
                            device=torch.device(device), flow_estimator=flow_estimator, backend=backend,
-                           compile=compile)
+                           compile=compile, precision=precision)
     if method == AUTO:
         spec, styliser, text = _choose_auto(request)
     else:

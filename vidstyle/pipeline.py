@@ -268,7 +268,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         compile = should_compile(video.compile, info.frame_count, info.width, info.height)
         styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
-                                               compile=compile)
+                                               compile=compile, precision=video.precision)
         if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0:
             estimator = None  # nothing would use the flow
         if on_method is not None:

@@ -50,25 +50,34 @@ class FeedForwardStyliser(Styliser):
         compile: wrap the network in ``torch.compile`` (worth it only for many frames of one size).
         backend: ``torch`` (default), ``onnx`` — onnxruntime on the CPU (exported once per weight file
             to ``~/.cache/vidstyle/onnx``) — or ``auto`` (:func:`pick_backend`).
+        precision: ``fp32``, ``int8`` or ``auto`` (:mod:`vidstyle.nets.int8`): int8 runs through onnxruntime, so it
+            makes ``auto`` pick that backend; ``precision_note`` says what was chosen and why.
     """
 
     temporal_mode = TemporalMode.PER_FRAME  # frame-by-frame; the pipeline may blend with flow on top
 
     def __init__(self, model: str | Path, device: str | torch.device = "cpu", internal_size: int | None = None,
-                 compile: bool = False, backend: str = "torch") -> None:
+                 compile: bool = False, backend: str = "torch", precision: str = "fp32") -> None:
         self.device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         self.net, self.card = load_transformer(model, device=self.device)
         self.name = self.card.get("name", str(model))
         self.internal_size = internal_size
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        self.backend = backend = pick_backend(backend, self.device, compile)
+        self.backend = backend = pick_backend(backend, self.device, compile and precision == "fp32")
+        self.precision, self.precision_note = "fp32", ""
+        if precision == "int8" and backend != "onnx" and self.device.type == "cpu":
+            raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
         if backend == "onnx":
             if self.device.type != "cpu":
                 raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
+            from ..nets.int8 import int8_graph
             from ..nets.onnx import OnnxNet, cached_onnx
 
-            self._forward = OnnxNet(cached_onnx(self.net, self.card["weights"]["sha256"])).stylise
+            key = self.card["weights"]["sha256"]
+            path, self.precision, self.precision_note = int8_graph(cached_onnx(self.net, key), key, precision,
+                                                                    self.device)
+            self._forward = OnnxNet(path).stylise
         else:
             fused = fuse_for_inference(self.net)
             net = compile_for_inference(fused) if compile else fused
@@ -132,9 +141,12 @@ def _build_fast(request: BuildRequest) -> tuple[Styliser, str]:
                                 "pass --model NAME (see `vidstyle models`) or use --method auto")
     device = torch.device(request.device)
     compile = request.compile and request.backend != "onnx"
-    styliser = FeedForwardStyliser(model, device=device, backend=request.backend, compile=compile)
-    where = " (onnxruntime)" if styliser.backend == "onnx" else " (torch.compile)" if compile else ""
-    return styliser, f"fast: feed-forward network {styliser.name}{where}"
+    styliser = FeedForwardStyliser(model, device=device, backend=request.backend, compile=compile,
+                                   precision=request.precision)
+    where = (f" (onnxruntime, {styliser.precision})" if styliser.backend == "onnx" else
+             " (torch.compile)" if styliser.backend == "torch" and compile else "")
+    note = f"; {styliser.precision_note}" if styliser.precision_note else ""
+    return styliser, f"fast: feed-forward network {styliser.name}{where}{note}"
 
 
 register_method(MethodSpec(

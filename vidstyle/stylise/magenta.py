@@ -89,7 +89,7 @@ class MagentaStyliser(Styliser):
                  strength: float = 1.0, preserve_color: bool | str | None = False, style_view: str = DEFAULT_VIEW,
                  device: torch.device | str = "cpu", backend: str = "auto", compile: bool = False,
                  internal_size: int | None = None, predictor: StylePredictor | None = None,
-                 transformer: StyleTransformer | str | Path | None = None) -> None:
+                 transformer: StyleTransformer | str | Path | None = None, precision: str = "fp32") -> None:
         if not styles:
             raise VidstyleError("at least one style image is needed")
         if not 0.0 <= strength <= 1.0:
@@ -112,13 +112,21 @@ class MagentaStyliser(Styliser):
 
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        self.backend = pick_backend(backend, self.device, compile)
+        self.backend = pick_backend(backend, self.device, compile and precision == "fp32")
+        self.precision, self.precision_note = "fp32", ""
+        if precision == "int8" and self.backend != "onnx" and self.device.type == "cpu":
+            raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
         if self.backend == "onnx":
             if self.device.type != "cpu":
                 raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
+            from ..nets.int8 import int8_graph
             from ..nets.onnx import OnnxNet, cached_onnx
 
-            onnx = OnnxNet(cached_onnx(generator, _weights_key(generator), extra_inputs={"style": _EXAMPLE_Z}))
+            key = _weights_key(generator)
+            path, self.precision, self.precision_note = int8_graph(
+                cached_onnx(generator, key, extra_inputs={"style": _EXAMPLE_Z}), key, precision, self.device,
+                extra=self._calibration_styles)
+            onnx = OnnxNet(path)
             self._generate = lambda x, z: onnx(x, style=z)
         else:
             fused = fuse_magenta(generator).to(self.device)
@@ -127,6 +135,17 @@ class MagentaStyliser(Styliser):
         self._content_z: torch.Tensor | None = None
         if self.colour_mode != "histogram":
             self._style_z = self.embed_styles(self.style_images)
+
+    @torch.no_grad()
+    def _calibration_styles(self, n: int) -> list[dict[str, torch.Tensor]]:
+        """Style embeddings for int8 calibration (:mod:`vidstyle.nets.int8`): the shipped models' paintings
+        (``models/*.style.jpg``), one per calibration frame in turn, so activation ranges cover several styles."""
+        from ..media.image import load_image
+        from ..weights import models_dir
+
+        paintings = sorted(models_dir().glob("*.style.jpg")) or [None]
+        zs = [self.embed(load_image(p)) if p is not None else _EXAMPLE_Z for p in paintings]
+        return [{"style": zs[i % len(zs)].cpu()} for i in range(n)]
 
     @torch.no_grad()
     def embed(self, image: torch.Tensor) -> torch.Tensor:
@@ -193,8 +212,12 @@ def _build(request: BuildRequest) -> tuple[Styliser, str]:
     colour = optimise.preserve_color if optimise.preserve_color != "none" else False
     styliser = MagentaStyliser(list(request.styles), style_weights=optimise.style_blend, strength=optimise.strength,
                                preserve_color=colour, style_view=optimise.style_view, device=request.device,
-                               backend=request.backend, compile=request.compile and request.backend == "torch")
-    how = {"onnx": " (onnxruntime)", "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
+                               backend=request.backend, compile=request.compile and request.backend == "torch",
+                               precision=request.precision)
+    how = {"onnx": f" (onnxruntime, {styliser.precision})",
+           "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
+    if styliser.precision_note:
+        how += f"; {styliser.precision_note}"
     strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
     return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
                       f"style {request.style_names()}{strength}")

@@ -65,6 +65,7 @@ class BuildRequest:
         device: working device.
         flow_estimator: the pipeline's flow estimator (None without temporal consistency).
         backend: feed-forward inference backend (``auto``, ``torch``, ``onnx``).
+        precision: ``fp32``, ``int8`` or ``auto`` for the networks run through onnxruntime (:mod:`vidstyle.nets.int8`).
         compile: ``torch.compile`` the networks.
     """
 
@@ -76,6 +77,7 @@ class BuildRequest:
     flow_estimator: FlowEstimator | None = None
     backend: str = "auto"
     compile: bool = False
+    precision: str = "fp32"
 
     def style_names(self) -> str:
         return ", ".join(Path(s).name if not hasattr(s, "shape") else "tensor" for s in self.styles)  # type: ignore[arg-type]
