@@ -255,6 +255,10 @@ class TemporalConfig:
     exposure_bright: tuple[float, float] = (0.80, 0.95)  # mean input luma: untouched below, fully followed at/above
     exposure_flat: tuple[float, float] = (0.02, 0.05)  # input luma std: fully followed at/below, untouched above
     flow_max_side: int | None = 640  # estimate the pipeline's flow at most at this long side (None: full size)
+    # … and for per-frame methods, whose flow only guides the blending: at 640×360 DIS costs as much as the fast
+    # networks; at 320 the blended clips' E_warp (measured with DeepFlow, independent of both) was unchanged on
+    # average (benchmarks/RESULTS.md, "Pipeline flow: downscaled estimation"). None: flow_max_side.
+    blend_flow_max_side: int | None = 320
     enabled: bool = True  # False (--no-temporal): no flow, no blending, every frame on its own
 
     SECTION = "temporal"
@@ -270,6 +274,7 @@ class TemporalConfig:
         c.number("pass_steps", 1, integer=True, optional=True)
         c.number("later_steps", 1, integer=True, optional=True)
         c.number("flow_max_side", 8, integer=True, optional=True)
+        c.number("blend_flow_max_side", 8, integer=True, optional=True)
         if not isinstance(self.enabled, bool):
             c.fail("enabled", f"must be true or false, got {self.enabled!r}")
 

@@ -12,6 +12,7 @@ the flow and stylisation done here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import time
 from collections.abc import Iterator, Sequence
@@ -95,6 +96,17 @@ class StageTimer:
         return {k: 1000 * v / max(frames, 1) for k, v in self.totals.items()}
 
 
+def flow_config_for(mode: TemporalMode, cfg: TemporalConfig) -> TemporalConfig:
+    """``cfg`` with the flow size for ``mode``: per-frame methods use the flow only to blend, so it is estimated at
+    ``cfg.blend_flow_max_side`` (cheaper, same measured stability); sequential and self-consistent methods, whose
+    losses use it, at ``cfg.flow_max_side``."""
+    side = cfg.blend_flow_max_side
+    if mode is not TemporalMode.PER_FRAME or side is None:
+        return cfg
+    limit = side if cfg.flow_max_side is None else min(side, cfg.flow_max_side)
+    return dataclasses.replace(cfg, flow_max_side=limit)
+
+
 def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEstimator | None,
                  temporal_cfg: TemporalConfig = TemporalConfig(), progress: bool = True,
                  discard_first: int = 0, description: str = "stylising") -> PipelineStats:
@@ -112,7 +124,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
             cuts) with the flows estimated here in ``state.window`` and are not blended.
         flow_estimator: flow between consecutive frames; None disables temporal consistency
             (cuts are then still detected from colour histograms).
-        temporal_cfg: blending strength and cut thresholds.
+        temporal_cfg: blending strength and cut thresholds (flow size: :func:`flow_config_for`).
         progress: show a progress bar (frames, fps, ETA).
         discard_first: frames processed for the temporal state only, not written (warm-up of
             a chunk in a batch render).
@@ -122,11 +134,11 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
     """
     device = getattr(reader, "device", None)
     timer = StageTimer(device)
-    state = TemporalState(temporal_cfg, flow_estimator)
+    mode = styliser.temporal_mode
+    state = TemporalState(flow_config_for(mode, temporal_cfg), flow_estimator)
     stats = PipelineStats()
     info = getattr(reader, "info", None)
     total = info.frame_count if info is not None else None
-    mode = styliser.temporal_mode
     start = time.perf_counter()
     with progress_bar(total, description, enabled=progress) as bar:
         batches = iter(reader)
@@ -282,4 +294,5 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
     return stats
 
 
-__all__ = ["STAGES", "PipelineStats", "StageTimer", "default_video_output", "run_pipeline", "stylise_video"]
+__all__ = ["STAGES", "PipelineStats", "StageTimer", "default_video_output", "flow_config_for", "run_pipeline",
+           "stylise_video"]
