@@ -256,8 +256,9 @@ class TemporalConfig:
     exposure_flat: tuple[float, float] = (0.02, 0.05)  # input luma std: fully followed at/below, untouched above
     flow_max_side: int | None = 640  # estimate the pipeline's flow at most at this long side (None: full size)
     # … and for per-frame methods, whose flow only guides the blending: at 640×360 DIS costs as much as the fast
-    # networks; at 320 the blended clips' E_warp (measured with DeepFlow, independent of both) was unchanged on
-    # average (benchmarks/RESULTS.md, "Pipeline flow: downscaled estimation"). None: flow_max_side.
+    # networks; at 320 the blended clips' E_warp(k=1), measured with DeepFlow (independent of both), rose 6 % on
+    # average (dog −2 %, soapbox +13 %; k=10 unchanged) for a quarter of the flow's pixels (benchmarks/RESULTS.md,
+    # "Pipeline flow: downscaled estimation"). None: flow_max_side.
     blend_flow_max_side: int | None = 320
     enabled: bool = True  # False (--no-temporal): no flow, no blending, every frame on its own
 
