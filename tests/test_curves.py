@@ -86,7 +86,8 @@ def test_style_curve_names_styles_by_stem_or_index():
 def test_configs_validate_curves_and_normalise_numbers():
     assert OptimiseConfig(strength="0.3").strength == 0.3
     assert OptimiseConfig(strength="0:0, 1s:1").strength == "0:0, 1s:1"
-    assert TemporalConfig(strength="0:0.7, 5s:0").strength == "0:0.7, 5s:0"
+    assert TemporalConfig(strength="0:0.5, 5s:0").strength == 0.5  # the peak; the curve is kept aside
+    assert TemporalConfig(strength="0:0.5, 5s:0").strength_curve == "0:0.5, 5s:0"
     with pytest.raises(ConfigError, match=r"^optimise.strength: bad value '2'"):
         OptimiseConfig(strength="0:0, 1s:2")
     with pytest.raises(ConfigError, match=r"^temporal.strength: must be in \[0, 1\]"):
@@ -117,7 +118,7 @@ def test_curves_in_batch_job_files(tmp_path):
                    '[job.temporal]\nstrength = "0:0.7, 2s:0"\n')
     jobs = load_jobs(job)
     assert jobs.jobs[0].configs["optimise"].strength == "0:0, 1s:1"
-    assert jobs.jobs[0].configs["temporal"].strength == "0:0.7, 2s:0"
+    assert jobs.jobs[0].configs["temporal"].strength_curve == "0:0.7, 2s:0"
     job.write_text('[[job]]\ninputs = ["in.mp4"]\nstyles = ["s.jpg"]\n[job.optimise]\nstrength = "0:0, 1s:3"\n')
     with pytest.raises(VidstyleError, match=r"job.toml:5: job\[0\].optimise.strength: bad value '3'"):
         load_jobs(job)

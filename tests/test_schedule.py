@@ -10,7 +10,6 @@ import av
 import numpy as np
 import pytest
 import torch
-from clips import make_clip
 
 from vidstyle.config import OptimiseConfig, TemporalConfig, VideoConfig
 from vidstyle.errors import VidstyleError
@@ -18,6 +17,8 @@ from vidstyle.methods import apply_strength, build_styliser
 from vidstyle.schedule import ScheduledStyliser, TemporalSchedule
 from vidstyle.stylise.base import Styliser, TemporalMode
 from vidstyle.stylise.registry import BuildRequest, MethodSpec, get_method, register_method, unregister_method
+
+from clips import make_clip
 
 
 class Tint(Styliser):
@@ -134,7 +135,7 @@ def test_native_strength_curve_uses_the_embedding_per_frame():
 
 
 def test_curves_need_a_per_frame_method(small_vgg):
-    with pytest.raises(VidstyleError, match="not available with --method optimise-temporal"):
+    with pytest.raises(VidstyleError, match="a --strength curve is not available with --method optimise-temporal"):
         build_styliser("optimise-temporal", [RED], optimise=OptimiseConfig(steps=1, scales=1, strength="0:0, 5:1"))
 
 
@@ -169,7 +170,7 @@ def test_temporal_strength_curve_scales_the_blend():
     from vidstyle.temporal import blend
 
     sched = TemporalSchedule(TemporalConfig(strength="0:0, 10:0.8"), fps=25)
-    assert sched.peak == 0.8 and sched.cfg.strength == 0.8
+    assert sched.peak == 0.8 and sched.cfg.strength == 0.8 and sched.curve is not None
     stylised, warped, mask = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), torch.rand(1, 1, 8, 8)
     at_peak = blend(stylised, warped, mask, 0.8)
     for index, s in [(0, 0.0), (5, 0.4), (10, 0.8), (20, 0.8)]:

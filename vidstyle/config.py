@@ -270,8 +270,13 @@ class FlowConfig:
 class TemporalConfig:
     """Temporal consistency for video (Ruder et al. 2016 and flow-guided blending)."""
 
-    strength: float | str = 0.7  # blend weight of the warped previous output in reliable regions, or a curve over the clip
+    # Blend weight of the warped previous output in reliable regions. Text is read as a number or a keyframed curve
+    # (vidstyle.curves, "0:0.7, 4s:0.7, 5s:0"): a curve is kept in strength_curve and strength becomes its peak, the
+    # value the temporal stage blends at (the pipeline scales each frame's blend to the curve, vidstyle.schedule).
+    strength: float = 0.7
+    strength_curve: str | None = None
     strength_interp: Literal["linear", "smooth"] = "linear"  # between the keys of a strength curve
+    CURVES = ("strength",)  # fields that also take a curve as text (batch job files)
     temporal_weight: float = 2e2  # optimisation: short-term temporal loss weight
     long_term: tuple[int, ...] = ()  # extra frame offsets for the long-term loss, e.g. (2, 4)
     passes: int = 1  # optimise-temporal: > 1 runs Ruder's multi-pass algorithm (alternating directions) per window
@@ -297,6 +302,14 @@ class TemporalConfig:
         c = _Checks(self)
         c.literals()
         c.strength("strength")
+        if isinstance(self.strength, str):  # a curve: blend at its peak, scaled per frame by the pipeline
+            from .curves import parse_strength
+
+            curve = parse_strength(self.strength, "strength", self.strength_interp)
+            object.__setattr__(self, "strength_curve", self.strength)
+            object.__setattr__(self, "strength", curve.peak)  # type: ignore[union-attr]
+        elif self.strength_curve is not None:
+            c.strength("strength_curve")
         for key in ("pass_blend", "cut_threshold", "cut_min_reliable", "cut_flow_threshold",
                     "cut_reliable_drop", "cut_match_tolerance"):
             c.number(key, 0, 1)

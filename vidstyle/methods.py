@@ -139,10 +139,11 @@ def apply_strength(styliser: Styliser, text: str, spec: MethodSpec, optimise: Op
         styles = parse_style_curve(optimise.style_curve, style_names(request.styles), "--style-curve",
                                    optimise.strength_interp)
     curve = isinstance(strength, Curve) or styles is not None
-    if not curve and strength >= 1.0:
+    if not isinstance(strength, Curve) and styles is None and strength >= 1.0:
         return styliser, text
     if styliser.temporal_mode is not TemporalMode.PER_FRAME:
-        what = "--strength below 1" if not curve or isinstance(strength, Curve) else "--style-curve"
+        what = ("a --strength curve" if isinstance(strength, Curve) else "--style-curve" if styles is not None
+                else "--strength below 1")
         raise VidstyleError(f"{what} is not available with --method {spec.name} (its frames depend on "
                             "each other); use a per-frame method such as fast, magenta or adain")
     notes = []

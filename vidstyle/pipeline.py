@@ -25,8 +25,8 @@ from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator
 from .progress import progress_bar
+from .schedule import TemporalSchedule
 from .stylise.base import FrameState, Styliser, TemporalMode
-from .schedule import TemporalSchedule, peak_strength
 from .temporal import TemporalState
 
 #: Stages timed by :func:`run_pipeline`, in pipeline order.
@@ -273,7 +273,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
                                                compile=compile, precision=video.precision, fps=info.fps)
-        if styliser.temporal_mode is TemporalMode.PER_FRAME and peak_strength(temporal.strength) <= 0:
+        if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0:
             estimator = None  # nothing would use the flow
         if on_method is not None:
             on_method(description)

@@ -119,8 +119,11 @@ def parse_times(text: str, what: str = "--at") -> list[float]:
             continue
         except ValueError:
             pass
-        key = parse_key(part, what)
-        if key.seconds is None:
+        try:
+            key = parse_key(part, what)
+        except VidstyleError:
+            key = None
+        if key is None or key.seconds is None:
             raise VidstyleError(f"{what}: {part!r} is not a time; give seconds (12, 12.5s) or 00:12")
         out.append(key.seconds)
     if not out:
@@ -217,7 +220,6 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
     from .media.sheet import contact_sheet, save_sheet
     from .methods import build_styliser
     from .progress import progress_bar
-    from .schedule import peak_strength
     from .stylise.base import TemporalMode
 
     started = time.perf_counter()
@@ -253,7 +255,7 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
             if not count:
                 raise VidstyleError(f"{input}: the frame count is unknown; give the times with --at")
             indices = spread_indices(count, frames or DEFAULT_ROWS)
-        uses_temporal = temporal.enabled and peak_strength(temporal.strength) > 0
+        uses_temporal = temporal.enabled and temporal.strength > 0
         # a batch of consecutive frames (as the pipeline sees them) to time the temporal stage on
         n_flow = min(VideoConfig.batch_size + 1, count or 0)
         start = min(indices[0], (count or 0) - n_flow)
@@ -291,7 +293,7 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
             steady = timing.frame_ms[1:] or timing.frame_ms
             timing.per_frame_ms = statistics.median(steady)
             timing.uses_flow = temporal.enabled and flow_ms is not None and (
-                styliser.temporal_mode is not TemporalMode.PER_FRAME or peak_strength(temporal.strength) > 0)
+                styliser.temporal_mode is not TemporalMode.PER_FRAME or temporal.strength > 0)
             timing.estimate_s = timing.build_s + n_frames * (timing.per_frame_ms + (flow_ms or 0.0)
                                                              * timing.uses_flow) / 1000
             timings.append(timing)

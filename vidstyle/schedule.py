@@ -78,21 +78,22 @@ class ScheduledStyliser(Styliser):
 
 
 class TemporalSchedule:
-    """The temporal blend strength over the clip (``TemporalConfig.strength`` a number or a curve).
+    """The temporal blend strength over the clip (``TemporalConfig.strength``, or its ``strength_curve``).
 
     Attributes:
-        cfg: ``cfg`` with its strength replaced by the curve's peak, for :class:`~vidstyle.temporal.TemporalState`.
+        cfg: ``cfg`` blending at the curve's peak, for :class:`~vidstyle.temporal.TemporalState`.
         curve: the curve, or None for a constant strength.
     """
 
     def __init__(self, cfg: TemporalConfig, fps: float | Fraction | None = None) -> None:
-        value = parse_strength(cfg.strength, "--temporal-strength", cfg.strength_interp)
+        value = parse_strength(cfg.strength_curve if cfg.strength_curve is not None else cfg.strength,
+                               "--temporal-strength", cfg.strength_interp)
         self.curve = value if isinstance(value, Curve) else None
         if self.curve is not None:
             self.curve.check(fps)
         self.fps = fps
         self.peak = self.curve.peak if self.curve is not None else float(value)  # type: ignore[arg-type]
-        self.cfg = replace(cfg, strength=self.peak) if self.curve is not None else cfg
+        self.cfg = replace(cfg, strength=self.peak)
 
     def apply(self, stylised: torch.Tensor, blended: torch.Tensor, index: int) -> torch.Tensor:
         """The frame blended at the curve's strength at ``index``, from the blend at the peak strength."""
@@ -101,10 +102,4 @@ class TemporalSchedule:
         return torch.lerp(stylised, blended, self.curve.scalar_at(index, self.fps) / self.peak)
 
 
-def peak_strength(value: float | str) -> float:
-    """The largest strength a number or a curve reaches (0 means never)."""
-    parsed = parse_strength(value)
-    return parsed.peak if isinstance(parsed, Curve) else float(parsed)
-
-
-__all__ = ["ScheduledStyliser", "TemporalSchedule", "peak_strength"]
+__all__ = ["ScheduledStyliser", "TemporalSchedule"]

@@ -209,10 +209,11 @@ def _check_type(where: _Where, keypath: tuple, value: Any, default: Any) -> Any:
 
 
 def _takes_text(cls: type, key: str) -> bool:
-    """The field is typed ``float | str`` (or similar): text is allowed beside its default's type (curves)."""
+    """Text is allowed beside the default's type: the field is typed ``float | str`` or listed in the config's
+    ``CURVES`` (a number or a keyframed curve)."""
     import typing
 
-    return str in typing.get_args(typing.get_type_hints(cls).get(key))
+    return key in getattr(cls, "CURVES", ()) or str in typing.get_args(typing.get_type_hints(cls).get(key))
 
 
 def _section(where: _Where, keypath: tuple, values: Any, cls: type, base: Any) -> Any:
