@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from vidstyle.config import TemporalConfig
 from vidstyle.errors import VidstyleError
 from vidstyle.media.sheet import contact_sheet
 from vidstyle.preview import Look, parse_times, preview_output_for, render_preview, spread_indices
@@ -135,3 +136,11 @@ def test_run_preview_writes_only_the_sheet(tmp_path, cli, injected):
     code, _, err = cli("run", clip, "-s", tmp_path / "a.jpg", "--method", "fast", "--preview-out", custom, "-q")
     assert code == 0, err
     assert custom.is_file()
+
+
+def test_preview_of_a_range_spreads_rows_over_it(tmp_path, injected):
+    clip = make_clip(tmp_path / "in.mp4", n_frames=30, size=(64, 48))
+    result = render_preview(clip, [Look("fast", (tmp_path / "a.jpg",))], tmp_path / "s.png", start=0.4, end=0.8,
+                            device="cpu", progress=False, temporal=TemporalConfig(enabled=False))
+    assert result.indices == [11, 15, 18] and result.frame_count == 10  # frames 10–19 (25 fps), spread
+    assert result.flow_ms is None and not result.looks[0].uses_flow  # --no-temporal: no flow in the estimate

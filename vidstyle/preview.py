@@ -187,6 +187,7 @@ def _flow_ms(frames: torch.Tensor, temporal: TemporalConfig, flow: FlowConfig, d
 def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path | None = None, *,
                    frames: int | None = None, at: Sequence[float] | None = None, size: int | None = None,
                    temporal: TemporalConfig = TemporalConfig(), flow: FlowConfig = FlowConfig(),
+                   start: float | None = None, end: float | None = None,
                    device: str = "auto", backend: str = "auto", thumb: int | None = DEFAULT_THUMB,
                    force: bool = False, progress: bool = True,
                    on_look: Callable[[str], None] | None = None) -> PreviewResult:
@@ -200,6 +201,8 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
         frames: rows spread over the clip (default :data:`DEFAULT_ROWS`); ``at``: rows at these times
             (seconds from the start), instead.
         size: long side of the render (None: the input's), as ``vidstyle run --size``.
+        start, end: the part of the clip the render covers (seconds, as ``vidstyle run --start/--end``): rows are
+            spread over it and the estimate counts its frames.
         temporal, flow: the render's temporal options (the flow cost is added to the estimate when it uses flow).
         device, backend: as ``vidstyle run``.
         thumb: long side of each tile on the sheet (None: the render size).
@@ -237,9 +240,11 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
     dev = resolve_device(device)
     if dev.type == "cpu":
         use_all_cores()
-    with open_frames(input, size=size, device=dev, prefetch=0) as reader:
+    with open_frames(input, size=size, device=dev, prefetch=0, start=start, end=end) as reader:
         info = reader.info
         count = info.source_frame_count or info.frame_count
+        first = int(round(start * float(info.fps))) if start and info.fps else 0  # the range's first source frame
+        span = info.frame_count if info.trimmed and info.frame_count else count
         if at is not None:
             if not info.fps:
                 raise VidstyleError(f"{input}: its frame rate is unknown; use --frames instead of --at")
@@ -254,7 +259,7 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
         else:
             if not count:
                 raise VidstyleError(f"{input}: the frame count is unknown; give the times with --at")
-            indices = spread_indices(count, frames or DEFAULT_ROWS)
+            indices = [first + i for i in spread_indices(span, frames or DEFAULT_ROWS)]
         uses_temporal = temporal.enabled and temporal.strength > 0
         # a batch of consecutive frames (as the pipeline sees them) to time the temporal stage on
         n_flow = min(VideoConfig.batch_size + 1, count or 0)
