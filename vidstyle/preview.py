@@ -259,7 +259,7 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
         else:
             if not count:
                 raise VidstyleError(f"{input}: the frame count is unknown; give the times with --at")
-            indices = [first + i for i in spread_indices(span, frames or DEFAULT_ROWS)]
+            indices = [first + i for i in spread_indices(span or count, frames or DEFAULT_ROWS)]
         uses_temporal = temporal.enabled and temporal.strength > 0
         # a batch of consecutive frames (as the pipeline sees them) to time the temporal stage on
         n_flow = min(VideoConfig.batch_size + 1, count or 0)
@@ -310,8 +310,8 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
         labels.append(f"{look.title(_chosen(timing.description))}\n~{format_duration(timing.estimate_s)} for the clip\n"
                       f"({timing.per_frame_ms:.0f}{flow_part} ms/frame)")
     row_labels = [f"frame {i}\n{format_time(i / float(fps))}" if fps else f"frame {i}" for i in indices]
-    tiles = [[columns[c][r] for c in range(len(columns))] for r in range(len(indices))]
-    save_sheet(contact_sheet(tiles, labels, row_labels), output, force)
+    grid = [[columns[c][r] for c in range(len(columns))] for r in range(len(indices))]
+    save_sheet(contact_sheet(grid, labels, row_labels), output, force)
     return PreviewResult(path=output, rows=len(indices), columns=len(columns), indices=indices, frame_count=n_frames,
                          flow_ms=flow_ms, looks=timings, seconds=time.perf_counter() - started)
 

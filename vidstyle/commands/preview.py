@@ -46,10 +46,10 @@ def preview(
 
     styles = style or []
     methods = [str(m.value) for m in method] if method else ["auto"]
-    strengths = strength or [None]
+    strengths: list[str | None] = list(strength) if strength else [None]
     if not styles and model is None:
         raise VidstyleError("nothing to preview: pass --style IMAGE (repeat for more columns) or --model NAME")
-    looks = []
+    looks: list[Look] = []
     for s in strengths:
         cfg = replace(OptimiseConfig(), strength=s, style_view=str(style_view.value) if style_view else None)
         for m in methods:

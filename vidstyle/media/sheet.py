@@ -45,7 +45,7 @@ def contact_sheet(tiles: Sequence[Sequence[torch.Tensor]], column_labels: Sequen
 
     def box(text: str) -> tuple[int, int]:
         left, top, right, bottom = probe.multiline_textbbox((0, 0), text, font=font, spacing=3)
-        return right - left, bottom - min(top, 0)
+        return int(right - left), int(bottom - min(top, 0))
 
     col_w = [max(max(arrays[r][c].shape[1] for r in range(rows)), box(column_labels[c])[0]) for c in range(cols)]
     row_h = [max(max(a.shape[0] for a in arrays[r]), box(row_labels[r])[1]) for r in range(rows)]
