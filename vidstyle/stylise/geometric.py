@@ -291,9 +291,7 @@ def wrap_for_video(styliser: Styliser | None, geometry_style, kind: str = "affin
     """The one call a video command needs: ``styliser`` wrapped in a :class:`GeometricStyliser` (and its
     one-line description). ``geometry_style`` is a path or ``1×3×H×W`` tensor."""
     est = GeometryEstimator(kind, estimator, device=device, vgg_source=vgg_source)
-    from ..schedule import peak_strength
-
-    strength_blend = peak_strength(temporal.strength) if temporal.enabled else 0.0
+    strength_blend = temporal.strength if temporal.enabled else 0.0
     wrapped = GeometricStyliser(styliser, load_style(geometry_style).to(device), est, strength, strength_blend)
     return wrapped, (f"geometric style: {kind} by {est.describe()}, once per shot, strength {strength:g}, "
                      f"border filled by {BORDER}")
