@@ -35,6 +35,7 @@ def injected(monkeypatch):
 
     def build(method, styles, model=None, **kw):
         built.append((method, [str(s) for s in styles], kw.get("optimise")))
+        assert kw.get("precision") in ("fp32", "int8", "auto")
         return Invert(), f"{method}: injected"
 
     monkeypatch.setattr(vidstyle.methods, "build_styliser", build)

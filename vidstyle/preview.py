@@ -188,7 +188,8 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
                    frames: int | None = None, at: Sequence[float] | None = None, size: int | None = None,
                    temporal: TemporalConfig = TemporalConfig(), flow: FlowConfig = FlowConfig(),
                    start: float | None = None, end: float | None = None,
-                   device: str = "auto", backend: str = "auto", thumb: int | None = DEFAULT_THUMB,
+                   device: str = "auto", backend: str = "auto", precision: str = VideoConfig.precision,
+                   thumb: int | None = DEFAULT_THUMB,
                    force: bool = False, progress: bool = True,
                    on_look: Callable[[str], None] | None = None) -> PreviewResult:
     """Stylise a few frames with each look and write the labelled contact sheet.
@@ -204,7 +205,7 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
         start, end: the part of the clip the render covers (seconds, as ``vidstyle run --start/--end``): rows are
             spread over it and the estimate counts its frames.
         temporal, flow: the render's temporal options (the flow cost is added to the estimate when it uses flow).
-        device, backend: as ``vidstyle run``.
+        device, backend, precision: as ``vidstyle run``.
         thumb: long side of each tile on the sheet (None: the render size).
         progress: a progress line on stderr.
         on_look: called with each look's one-line method description.
@@ -280,7 +281,8 @@ def render_preview(input: str | Path, looks: Sequence[Look], output: str | Path 
         for look in looks:
             t0 = time.perf_counter()
             styliser, text = build_styliser(look.method, list(look.styles), look.model, optimise=look.optimise,
-                                            temporal=temporal, device=dev, backend=backend, fps=fps)
+                                            temporal=temporal, device=dev, backend=backend, precision=precision,
+                                            fps=fps)
             timing = LookTiming(description=text, build_s=time.perf_counter() - t0)
             if on_look is not None:
                 on_look(text)

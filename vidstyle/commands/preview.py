@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from ..cli import DeviceOpt, ForceOpt, QuietOpt, StyleViewOpt, app, choices
+from ..config import VideoConfig
 from ..errors import VidstyleError
-from .run import Backend, Flow, _method_names
+from .run import Backend, Flow, Precision, _method_names
 
 
 def _methods() -> list[str]:
@@ -35,6 +36,7 @@ def preview(
     flow: Annotated[Flow, typer.Option(help="Optical flow of the render (its cost is in the estimate).")] = "dis",  # type: ignore[valid-type, assignment]
     no_temporal: Annotated[bool, typer.Option("--no-temporal", help="Estimate a render without flow.")] = False,
     backend: Annotated[Backend, typer.Option(help="Feed-forward inference, as in vidstyle run.")] = "auto",  # type: ignore[valid-type, assignment]
+    precision: Annotated[Precision, typer.Option(help="fp32, int8 or auto, as in vidstyle run.")] = VideoConfig.precision,  # type: ignore[valid-type, assignment]
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -59,7 +61,8 @@ def preview(
     temporal = replace(TemporalConfig(), enabled=False if no_temporal else None)
     result = render_preview(input, looks, output, frames=frames, at=parse_times(at) if at is not None else None,
                             size=size, temporal=temporal, flow=replace(FlowConfig(), method=str(flow.value)),
-                            device=device, backend=str(backend.value), thumb=thumb or None, force=force,
+                            device=device, backend=str(backend.value), precision=str(precision.value),
+                            thumb=thumb or None, force=force,
                             progress=not quiet,
                             on_look=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
     for look, timing in zip(looks, result.looks):

@@ -130,7 +130,7 @@ def run(
         sheet = preview_out or preview_output_for(output or default_video_output(input, style or [], model))
         result = render_preview(input, [Look(str(method.value), tuple(style or []), optimise, model)], sheet,
                                 size=size, start=start, end=end, temporal=temporal, flow=flow_cfg, device=device,
-                                backend=str(backend.value),
+                                backend=str(backend.value), precision=video.precision,
                                 force=force, progress=not quiet,
                                 on_look=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
         typer.echo(f"wrote {result.summary()}; the full render would take ≈ "
