@@ -105,6 +105,31 @@ class _Checks:
             rng = (f"> {lo}" if lo_open else f">= {lo}") if hi is None else f"in [{lo}, {hi}]"
             self.fail(key, f"must be {kind} {rng}, got {value!r}")
 
+    def strength(self, key: str) -> None:
+        """A number in [0, 1] or a keyframed curve of such numbers (:mod:`vidstyle.curves`); text that is a plain
+        number (``"0.5"``, from a job file or the CLI) is stored as that number."""
+        from .curves import parse_strength
+
+        try:
+            value = parse_strength(getattr(self.cfg, key), key)
+        except VidstyleError as e:
+            self.fail(key, str(e).removeprefix(f"{key}: "))
+        else:
+            if isinstance(value, float):
+                object.__setattr__(self.cfg, key, value)
+
+    def style_curve(self, key: str) -> None:
+        """A style curve's form (the style names are checked when the styles are known)."""
+        from .curves import check_style_curve_syntax
+
+        value = getattr(self.cfg, key)
+        if not isinstance(value, str):
+            self.fail(key, f"must be a curve such as \"0:a, 5s:b\", got {value!r}")
+        try:
+            check_style_curve_syntax(value, key)
+        except VidstyleError as e:
+            self.fail(key, str(e).removeprefix(f"{key}: "))
+
     def choice(self, key: str, names: Callable[[], Iterable[str]]) -> None:
         """``key`` must be one of a registry's ``names()`` (checked only off the default, so that building a
         default config imports no registry)."""
@@ -163,9 +188,15 @@ class OptimiseConfig:
     style_blend: tuple[float, ...] | None = None
     style_scale: float = 1.0
     preserve_color: Literal["none", "luminance", "histogram"] = "none"
-    # How much of the style, for every method: the style-embedding network interpolates its embedding toward the
-    # frame's own, AdaIN/WCT their features (alpha), the other methods blend pixels with the frame.
-    strength: float = 1.0
+    # How much of the style, for every method, 0 (the frame itself) … 1 (the full stylisation): the style-embedding
+    # network interpolates its embedding toward the frame's own, AdaIN/WCT their features (alpha), and every method's
+    # output is blended with the frame by the same amount (vidstyle.stylise.base.StrengthBlend). A number, or a
+    # keyframed curve over the clip, "0:0, 1s:1, 9s:1, 10s:0" (vidstyle.curves).
+    strength: float | str = 1.0
+    strength_interp: Literal["linear", "smooth"] = "linear"  # between the keys of the strength and style curves
+    # Style transitions: "0:a, 5s:a, 7s:b" names styles by stem or index; cross-fades in embedding/feature space
+    # (magenta, adain, wct), in pixels for the other per-frame methods. None: the styles are blended by style_blend.
+    style_curve: str | None = None
     # What the style-embedding predictor (--method magenta) sees of the painting: "center" (its largest centred
     # square, as the release does) scored the lowest normalised style error of the three on 8 paintings
     # (benchmarks/RESULTS.md, "style views"; 0.400 vs resize 0.404 vs multi 0.422).
@@ -198,7 +229,9 @@ class OptimiseConfig:
         for key in ("content_weight", "style_weight", "tv_weight"):
             c.number(key, 0)
         c.number("style_scale", 0, lo_open=True)
-        c.number("strength", 0, 1)
+        c.strength("strength")
+        if self.style_curve is not None:
+            c.style_curve("style_curve")
         c.number("lr", 0, lo_open=True)
         c.number("adam_lr", 0, lo_open=True)
         c.number("seed", integer=True)
@@ -237,7 +270,13 @@ class FlowConfig:
 class TemporalConfig:
     """Temporal consistency for video (Ruder et al. 2016 and flow-guided blending)."""
 
-    strength: float = 0.7  # blend weight of the warped previous output in reliable regions
+    # Blend weight of the warped previous output in reliable regions. Text is read as a number or a keyframed curve
+    # (vidstyle.curves, "0:0.7, 4s:0.7, 5s:0"): a curve is kept in strength_curve and strength becomes its peak, the
+    # value the temporal stage blends at (the pipeline scales each frame's blend to the curve, vidstyle.schedule).
+    strength: float = 0.7
+    strength_curve: str | None = None
+    strength_interp: Literal["linear", "smooth"] = "linear"  # between the keys of a strength curve
+    CURVES = ("strength",)  # fields that also take a curve as text (batch job files)
     temporal_weight: float = 2e2  # optimisation: short-term temporal loss weight
     long_term: tuple[int, ...] = ()  # extra frame offsets for the long-term loss, e.g. (2, 4)
     passes: int = 1  # optimise-temporal: > 1 runs Ruder's multi-pass algorithm (alternating directions) per window
@@ -266,7 +305,17 @@ class TemporalConfig:
 
     def __post_init__(self) -> None:
         c = _Checks(self)
-        for key in ("strength", "pass_blend", "cut_threshold", "cut_min_reliable", "cut_flow_threshold",
+        c.literals()
+        c.strength("strength")
+        if isinstance(self.strength, str):  # a curve: blend at its peak, scaled per frame by the pipeline
+            from .curves import parse_strength
+
+            curve = parse_strength(self.strength, "strength", self.strength_interp)
+            object.__setattr__(self, "strength_curve", self.strength)
+            object.__setattr__(self, "strength", curve.peak)  # type: ignore[union-attr]
+        elif self.strength_curve is not None:
+            c.strength("strength_curve")
+        for key in ("pass_blend", "cut_threshold", "cut_min_reliable", "cut_flow_threshold",
                     "cut_reliable_drop", "cut_match_tolerance"):
             c.number(key, 0, 1)
         c.number("temporal_weight", 0)

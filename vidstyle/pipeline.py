@@ -26,6 +26,7 @@ from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator
 from .progress import progress_bar
+from .schedule import TemporalSchedule
 from .stylise.base import FrameState, Styliser, TemporalMode
 from .temporal import TemporalState
 
@@ -135,9 +136,10 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
     device = getattr(reader, "device", None)
     timer = StageTimer(device)
     mode = styliser.temporal_mode
-    state = TemporalState(flow_config_for(mode, temporal_cfg), flow_estimator)
-    stats = PipelineStats()
     info = getattr(reader, "info", None)
+    schedule = TemporalSchedule(temporal_cfg, info.fps if info is not None else None)  # --temporal-strength curve
+    state = TemporalState(flow_config_for(mode, schedule.cfg), flow_estimator)
+    stats = PipelineStats()
     total = info.frame_count if info is not None else None
     start = time.perf_counter()
     with progress_bar(total, description, enabled=progress) as bar:
@@ -148,6 +150,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
             if batch is None:
                 break
             frames = batch.frames
+            indices = list(batch.indices) or list(range(stats.processed, stats.processed + len(frames)))
             with timer("flow"):
                 observations = state.observe(frames)
             if mode is TemporalMode.SEQUENTIAL:  # one frame at a time, with the previous output and its flow
@@ -174,6 +177,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                         if mode is TemporalMode.SELF_CONSISTENT:  # the flows estimated above, once
                             window = FrameState(window=(state.frame_state(observations[a]),
                                                         *(o.state for o in observations[a + 1:b])))
+                        styliser.set_frames(indices[a:b])  # strength / style curves (vidstyle.schedule)
                         parts.append(styliser.stylise(frames[a:b], window))
                     stylised = follow_exposure(torch.cat(parts), frames, temporal_cfg)
                 with timer("blend"):
@@ -181,7 +185,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                     for i, obs in enumerate(observations):
                         # Self-consistent stylisers are not blended again.
                         out = stylised[i:i + 1] if mode is TemporalMode.SELF_CONSISTENT else \
-                            state.blend(stylised[i:i + 1], obs)
+                            schedule.apply(stylised[i:i + 1], state.blend(stylised[i:i + 1], obs), indices[i])
                         state.commit(out)
                         outputs.append(out)
                     result = torch.cat(outputs)
@@ -280,7 +284,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         compile = should_compile(video.compile, info.frame_count, info.width, info.height)
         styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
-                                               compile=compile, precision=video.precision)
+                                               compile=compile, precision=video.precision, fps=info.fps)
         if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0:
             estimator = None  # nothing would use the flow
         if on_method is not None:

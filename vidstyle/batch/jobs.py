@@ -208,6 +208,14 @@ def _check_type(where: _Where, keypath: tuple, value: Any, default: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _takes_text(cls: type, key: str) -> bool:
+    """Text is allowed beside the default's type: the field is typed ``float | str`` or listed in the config's
+    ``CURVES`` (a number or a keyframed curve)."""
+    import typing
+
+    return key in getattr(cls, "CURVES", ()) or str in typing.get_args(typing.get_type_hints(cls).get(key))
+
+
 def _section(where: _Where, keypath: tuple, values: Any, cls: type, base: Any) -> Any:
     """``base`` with the table's values; every bad key or value is recorded (the good ones still apply)."""
     if not isinstance(values, dict):
@@ -218,7 +226,8 @@ def _section(where: _Where, keypath: tuple, values: Any, cls: type, base: Any) -
         with where.collect():
             if key not in fields:
                 raise where.error(keypath + (key,), f"unknown key; known: {', '.join(sorted(fields))}")
-            value = _check_type(where, keypath + (key,), value, getattr(base, key))
+            if not (isinstance(value, str) and _takes_text(cls, key)):  # e.g. strength: a number or a curve
+                value = _check_type(where, keypath + (key,), value, getattr(base, key))
             _validated(where, keypath, base, {key: value})  # this value on its own
             changes[key] = value
     return _validated(where, keypath, base, changes)

@@ -12,6 +12,7 @@ from ..cli import (
     ForceOpt,
     QuietOpt,
     StepsOpt,
+    StrengthInterpOpt,
     StrengthOpt,
     StyleViewOpt,
     app,
@@ -69,11 +70,13 @@ def run(
     method: Annotated[Method, typer.Option(help=_method_help())] = "auto",  # type: ignore[valid-type, assignment]
     style_weights: Annotated[str | None, typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")] = None,
     strength: StrengthOpt = None,
+    strength_interp: StrengthInterpOpt = None,
+    style_curve: Annotated[str | None, typer.Option(metavar="CURVE", help="Style transitions over the clip, e.g. \"0:a, 5s:a, 7s:b\" (styles by file stem or 0-based index): cross-faded in the method's style space (magenta, adain, wct), else in pixels.")] = None,
     style_view: StyleViewOpt = None,
     size: Annotated[int | None, typer.Option(min=16, show_default="the input's", help="Long side of the output in pixels.")] = None,
     flow: Annotated[Flow, typer.Option(help="Optical flow for temporal consistency.")] = "dis",  # type: ignore[valid-type, assignment]
     flow_weights: Annotated[Path | None, typer.Option(help="RAFT weight file (.pth).")] = None,
-    temporal_strength: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Weight of the warped previous frame in reliable regions.")] = None,
+    temporal_strength: Annotated[str | None, typer.Option(metavar="S|CURVE", show_default="0.7", help="Weight of the warped previous frame in reliable regions, 0–1, or a keyframed curve like --strength.")] = None,
     no_temporal: Annotated[bool, typer.Option("--no-temporal", help="Stylise every frame on its own (no flow).")] = False,
     batch_size: Annotated[int | None, typer.Option(min=1, show_default=str(VideoConfig.batch_size), help="Frames per batch (the multi-pass window).")] = None,
     start: Annotated[float | None, typer.Option(min=0.0, help="Start time in seconds.")] = None,
@@ -93,6 +96,8 @@ def run(
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
+    preview: Annotated[bool, typer.Option("--preview", help="Render only a contact sheet of a few frames (with the full render's estimated time) and stop.")] = False,
+    preview_out: Annotated[Path | None, typer.Option(help="Where --preview writes the sheet (default: OUTPUT.preview.png).")] = None,
 ) -> None:
     """Stylise a video with temporal consistency: decode → flow → stylise → blend → encode."""
     from ..config import (
@@ -110,13 +115,27 @@ def run(
     offsets = parse_floats(long_term, "--long-term")
     if offsets is not None and any(o < 2 or o != int(o) for o in offsets):
         raise VidstyleError(f"--long-term takes whole frame offsets of 2 or more, got {long_term!r}")
-    temporal = replace(TemporalConfig(), strength=temporal_strength, later_steps=later_steps, passes=passes,
+    interp = str(strength_interp.value) if strength_interp else None
+    temporal = replace(TemporalConfig(), strength=temporal_strength, strength_interp=interp, later_steps=later_steps, passes=passes,
                        pass_steps=pass_steps, enabled=False if no_temporal else None,
                        long_term=tuple(int(o) for o in offsets) if offsets is not None else None)
     flow_cfg = replace(FlowConfig(), method=str(flow.value), weights=flow_weights)
-    optimise = replace(OptimiseConfig(), steps=steps, strength=strength,
+    optimise = replace(OptimiseConfig(), steps=steps, strength=strength, strength_interp=interp, style_curve=style_curve,
                        style_view=str(style_view.value) if style_view else None,
                        style_blend=parse_floats(style_weights, "--style-weights"))
+    if preview or preview_out is not None:
+        from ..pipeline import default_video_output
+        from ..preview import Look, format_duration, preview_output_for, render_preview
+
+        sheet = preview_out or preview_output_for(output or default_video_output(input, style or [], model))
+        result = render_preview(input, [Look(str(method.value), tuple(style or []), optimise, model)], sheet,
+                                size=size, start=start, end=end, temporal=temporal, flow=flow_cfg, device=device,
+                                backend=str(backend.value), precision=video.precision,
+                                force=force, progress=not quiet,
+                                on_look=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
+        typer.echo(f"wrote {result.summary()}; the full render would take ≈ "
+                   f"{format_duration(result.looks[0].estimate_s)}")
+        return
     stats = stylise_video(input, output, styles=style or [], model=model, method=str(method.value), video=video,
                           temporal=temporal, flow=flow_cfg, optimise=optimise, device=device, force=force,
                           progress=not quiet, backend=str(backend.value),

@@ -167,6 +167,37 @@ class _VideoFileSource:
                                   f"about {estimate}; the file is probably truncated")
 
 
+    def frames_at(self, indices: list[int]) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(index, pts, H×W×3 uint8)`` for a few frames far apart (a preview), seeking to each instead of
+        decoding the whole clip: index ``i`` is the first frame at or after ``i / fps`` (exact for constant-rate
+        clips). Indices come out sorted; consecutive ones are decoded without a new seek."""
+        fps = self.info.fps
+        if not fps:
+            raise MediaError(f"{self.path}: its frame rate is unknown, so frames cannot be found by index")
+        step = 1 / (fps * self._tb)  # one frame in time-base ticks
+        with av.open(str(self.path)) as container:
+            stream = _video_stream(container, self.path)
+            stream.thread_type = "AUTO"
+            frames = None
+            last = None  # pts of the last decoded frame
+            for index in sorted(set(indices)):
+                target = self._t0 + index * step
+                if frames is None or last is None or target < last or target - last > 2 * fps * step:
+                    container.seek(int(target), stream=stream, backward=True, any_frame=False)
+                    frames = container.decode(stream)
+                try:
+                    for frame in frames:
+                        if frame.pts is None:
+                            continue
+                        last = frame.pts
+                        if frame.pts >= target - step / 2:
+                            yield index, frame.pts, self._to_array(frame)
+                            break
+                    else:
+                        return  # past the end of the stream
+                except av.FFmpegError as e:
+                    raise MediaError(f"{self.path}: cannot decode frame {index} ({_reason(e)})") from None
+
     def _reached_end(self, last_pts: int | None) -> bool:
         """The last decoded frame lies within 10 % (or one frame) of the header's duration."""
         duration = self.info.source_duration
@@ -257,6 +288,28 @@ class VideoReader:
     def stopped_early(self) -> str | None:
         """Why decoding ended before the end of the stream (truncated/corrupt input), else None."""
         return self._source.stopped_early
+
+    def read_at(self, indices: list[int]) -> FrameBatch:
+        """The frames at these 0-based source indices (sorted, duplicates dropped) as one batch, decoding only what
+        is needed: a video file seeks to each (:meth:`_VideoFileSource.frames_at`), a folder reads those files.
+        Indices past the end are left out (``batch.indices`` says which came back)."""
+        wanted = sorted(set(int(i) for i in indices))
+        source = self._source
+        if hasattr(source, "frames_at"):
+            items = list(source.frames_at(wanted))
+        else:  # an image folder: a one-frame selection reads one file
+            from .sequence import ImageSequenceSource
+
+            assert isinstance(source, ImageSequenceSource)
+            n = len(source.files)
+            items = [next(ImageSequenceSource(self.info.path, source.size, None, None, (i, i + 1),
+                                              fps=float(self.info.fps or 25)).frames()) for i in wanted if i < n]
+        if not items:
+            raise MediaError(f"{self.info.path}: none of the frames {wanted} exist")
+        batch = torch.empty((len(items), 3, self.info.height, self.info.width), dtype=torch.float32)
+        for k, (_, _, array) in enumerate(items):
+            self._fill(batch, k, array)
+        return FrameBatch(batch.to(self.device), [p for _, p, _ in items], [i for i, _, _ in items])
 
     def __enter__(self) -> Self:
         return self

@@ -120,6 +120,7 @@ class ArbitraryStyliser(Styliser):
             self._decode = {level: compile_for_inference(d) for level, d in self.decoders.items()}
         self.style_images = [resize_long_side(s, style_size) if style_size and max(s.shape[-2:]) > style_size else s
                              for s in map(_as_image, styles)]
+        self._per_style: list[dict] | None = None  # each style's own statistics per level
         self._stats: dict[str, ColourStats] | dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         if self.colour_mode != "histogram":
             self._stats = self._style_statistics(self.style_images)
@@ -131,15 +132,36 @@ class ArbitraryStyliser(Styliser):
         """Blended per-level statistics: AdaIN ``(mean, std)`` ``1×C×1×1``; WCT :class:`ColourStats`."""
         per_style = [self.encoder(img.to(self.device), self.levels) for img in images]
         if self.method == "adain":
-            ms = [mean_std(f["relu4_1"]) for f in per_style]
+            self._per_style = [{"relu4_1": mean_std(f["relu4_1"])} for f in per_style]
+        else:
+            self._per_style = [{level: colour_stats(f[level][0], self.reg) for level in self.levels}
+                               for f in per_style]
+        return self._blend()
+
+    def _blend(self):
+        """The per-style statistics blended by ``weights`` (linear: AdaIN's mean/std, WCT's colouring maps)."""
+        assert self._per_style is not None
+        if self.method == "adain":
+            ms = [p["relu4_1"] for p in self._per_style]
             return {"relu4_1": (sum(w * m for w, (m, _) in zip(self.weights, ms)),
                                 sum(w * s for w, (_, s) in zip(self.weights, ms)))}
-        return {level: blend_stats([colour_stats(f[level][0], self.reg) for f in per_style], self.weights)
-                for level in self.levels}
+        return {level: blend_stats([p[level] for p in self._per_style], self.weights) for level in self.levels}
+
+    def set_strength(self, strength: float) -> None:
+        """``alpha``: 1 = the style's statistics, 0 = the content's own features (decoded)."""
+        if not 0.0 <= strength <= 1.0:
+            raise VidstyleError(f"alpha must be in [0, 1], got {strength}")
+        self.alpha = float(strength)
+
+    def set_style_weights(self, weights: Sequence[float]) -> None:
+        """Re-weight the styles' statistics (style transitions); cheap: each style's statistics are kept."""
+        self.weights = blend_weights(len(self.style_images), weights)
+        if self._per_style is not None:
+            self._stats = self._blend()
 
     def reset(self) -> None:
         if self.colour_mode == "histogram":
-            self._stats = None  # re-matched to the next shot's first frame
+            self._stats = self._per_style = None  # re-matched to the next shot's first frame
 
     # ------------------------------------------------------------------ per frame
 

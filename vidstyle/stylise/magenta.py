@@ -131,10 +131,12 @@ class MagentaStyliser(Styliser):
         else:
             fused = fuse_magenta(generator).to(self.device)
             self._generate = compile_for_inference(fused) if compile else fused
-        self._style_z: torch.Tensor | None = None
+        self._style_zs: list[torch.Tensor] | None = None  # one 1×100 embedding per style
+        self._style_z: torch.Tensor | None = None  # their blend by ``weights``
         self._content_z: torch.Tensor | None = None
         if self.colour_mode != "histogram":
-            self._style_z = self.embed_styles(self.style_images)
+            self._style_zs = [self.embed(img) for img in self.style_images]
+            self._style_z = self._blend()
 
     @torch.no_grad()
     def _calibration_styles(self, n: int) -> list[dict[str, torch.Tensor]]:
@@ -156,14 +158,32 @@ class MagentaStyliser(Styliser):
         """The weighted mean of the styles' embeddings, ``1×100``."""
         return sum(w * self.embed(img) for w, img in zip(self.weights, images))  # type: ignore[return-value]
 
+    def _blend(self) -> torch.Tensor | None:
+        if self._style_zs is None:
+            return None
+        return sum(w * z for w, z in zip(self.weights, self._style_zs))  # type: ignore[return-value]
+
+    def set_strength(self, strength: float) -> None:
+        """Identity interpolation (class docstring): 1 = the styles' embedding, 0 = the frame's own."""
+        if not 0.0 <= strength <= 1.0:
+            raise VidstyleError(f"strength must be in [0, 1], got {strength}")
+        self.strength = float(strength)
+
+    def set_style_weights(self, weights: Sequence[float]) -> None:
+        """Re-weight the styles in embedding space (style transitions); cheap: the embeddings are kept."""
+        self.weights = blend_weights(len(self.style_images), weights)
+        self._style_z = self._blend()
+
     def reset(self) -> None:
         self._content_z = None
         if self.colour_mode == "histogram":
-            self._style_z = None
+            self._style_zs = self._style_z = None
 
     def _embedding(self, first_frame: torch.Tensor) -> torch.Tensor:
-        if self._style_z is None:  # histogram colour preservation: the styles take this shot's colours
-            self._style_z = self.embed_styles([match_colour(s, first_frame.cpu()) for s in self.style_images])
+        if self._style_zs is None:  # histogram colour preservation: the styles take this shot's colours
+            self._style_zs = [self.embed(match_colour(s, first_frame.cpu())) for s in self.style_images]
+            self._style_z = self._blend()
+        assert self._style_z is not None
         if self.strength >= 1.0:
             return self._style_z
         if self._content_z is None:

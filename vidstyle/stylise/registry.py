@@ -60,7 +60,8 @@ class BuildRequest:
     Attributes:
         styles: style image paths or ``1×3×H×W`` tensors (several are blended by ``optimise.style_blend``).
         model: a trained model name or file (``--model``), or None.
-        optimise: Gatys / colour-preservation / VGG options.
+        optimise: Gatys / colour-preservation / VGG options (from :func:`vidstyle.methods.build_styliser`: strength 1
+            and no style curve — strength and style over time are applied on top of the styliser built here).
         temporal: temporal options (Ruder weights, passes).
         device: working device.
         flow_estimator: the pipeline's flow estimator (None without temporal consistency).
