@@ -15,7 +15,7 @@ from vidstyle.config import OptimiseConfig, TemporalConfig, VideoConfig
 from vidstyle.errors import VidstyleError
 from vidstyle.methods import apply_strength, build_styliser
 from vidstyle.schedule import ScheduledStyliser, TemporalSchedule
-from vidstyle.stylise.base import Styliser, TemporalMode
+from vidstyle.stylise.base import NATIVE_FADE, Styliser, TemporalMode
 from vidstyle.stylise.registry import BuildRequest, MethodSpec, get_method, register_method, unregister_method
 
 from clips import make_clip
@@ -92,16 +92,20 @@ def test_strength_zero_is_the_frame_and_one_the_normal_output_native_method():
     spec = get_method("magenta")
     normal = _small_magenta([RED]).stylise(frames)
     outs = {}
-    for s in (0.0, 0.5, 1.0):
+    for s in (0.0, 0.1, 0.5, 1.0):
         styliser, text = apply_strength(_small_magenta([RED]), "magenta", spec, OptimiseConfig(strength=s),
                                         BuildRequest(styles=[RED]))
         outs[s] = styliser.stylise(frames)
     assert torch.equal(outs[0.0], frames)
     torch.testing.assert_close(outs[1.0], normal)
-    # in between: the embedding moved toward the frame's own *and* the pixels toward the frame
+    # in between: the embedding moved toward the frame's own, pixels untouched (above NATIVE_FADE) …
     native_half = _small_magenta([RED], strength=0.5).stylise(frames)
-    torch.testing.assert_close(outs[0.5], 0.5 * frames + 0.5 * native_half, atol=1e-6, rtol=0)
+    torch.testing.assert_close(outs[0.5], native_half, atol=1e-6, rtol=0)
     assert not torch.allclose(native_half, normal)
+    # … and below it the pixels carry on toward the frame: 0.1 = 0.4 of the native rendering at 0.1
+    native_low = _small_magenta([RED], strength=0.1).stylise(frames)
+    w = 0.1 / NATIVE_FADE
+    torch.testing.assert_close(outs[0.1], w * native_low + (1 - w) * frames, atol=1e-6, rtol=0)
 
 
 # ---------------------------------------------------------------- curves per frame
@@ -131,7 +135,7 @@ def test_native_strength_curve_uses_the_embedding_per_frame():
     torch.testing.assert_close(out[2:], _small_magenta([RED]).stylise(frames[2:]))
     # strength 0 skipped the network, so frame 1 was the first it saw: its content embedding comes from there
     middle = _small_magenta([RED], strength=0.5)
-    torch.testing.assert_close(out[1:2], 0.5 * frames[1:2] + 0.5 * middle.stylise(frames[1:2]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[1:2], middle.stylise(frames[1:2]), atol=1e-6, rtol=0)  # above NATIVE_FADE
 
 
 def test_curves_need_a_per_frame_method(small_vgg):

@@ -82,13 +82,19 @@ class Styliser(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot re-weight its styles")
 
 
+#: Native-strength methods (:class:`StrengthBlend`) blend pixels toward the frame only below this strength.
+NATIVE_FADE = 0.25
+
+
 class StrengthBlend(Styliser):
     """How much of the stylisation is applied: ``s · styliser(x) + (1 − s) · x``, for every per-frame method.
 
-    With ``native=True`` the styliser also interpolates in its own space first (``inner.set_strength(s)``: the
+    With ``native=True`` the styliser interpolates in its own space instead (``inner.set_strength(s)``: the
     style embedding toward the frame's own, AdaIN/WCT features toward the content's), so the look weakens
-    rather than only fading — and the pixel blend makes strength 0 the frame itself and strength 1 the full
-    stylisation, whatever the method. Strength 0 skips the styliser.
+    rather than only fading; only below :data:`NATIVE_FADE` does a pixel blend (weight ``s / NATIVE_FADE``)
+    carry it on to the frame itself, since a method's own space ends at its rendering of the frame, not at
+    the frame. So for every method strength 0 is the frame (the styliser is skipped), 1 the full stylisation,
+    and a curve from 0 to 1 changes continuously.
     """
 
     temporal_mode = TemporalMode.PER_FRAME
@@ -109,9 +115,10 @@ class StrengthBlend(Styliser):
         if self.strength <= 0.0:
             return frames.clone()
         out = self.inner.stylise(frames, state)
-        if self.strength >= 1.0:
+        weight = min(1.0, self.strength / NATIVE_FADE) if self.native else self.strength
+        if weight >= 1.0:
             return out
-        return torch.lerp(frames.to(out.device, out.dtype), out, self.strength)
+        return torch.lerp(frames.to(out.device, out.dtype), out, weight)
 
     def reset(self) -> None:
         self.inner.reset()
@@ -154,4 +161,4 @@ class StyleBlend(Styliser):
             styliser.reset()
 
 
-__all__ = ["FrameState", "StrengthBlend", "StyleBlend", "Styliser", "TemporalMode"]
+__all__ = ["NATIVE_FADE", "FrameState", "StrengthBlend", "StyleBlend", "Styliser", "TemporalMode"]
