@@ -98,7 +98,7 @@ def test_apply_before_record_is_an_error():
 
 @pytest.mark.parametrize("arch", ["lite", "full"])
 def test_tiled_matches_untiled_with_shared_stats(arch):
-    net = fuse_for_inference(_randomised(build_net(arch)))
+    net = fuse_for_inference(_randomised(build_net(arch, blocks=2)))  # 2 blocks: full width, a quicker test
     x = _two_halves()
     with torch.no_grad():
         untiled = net(x)
@@ -162,7 +162,8 @@ def test_run_network_scale_and_tile_options():
         assert calls == [(96, 128)]
         calls.clear()
         run_network(fn, x, net=net, tile=128, scale=0.5)  # 192×256 network input: a stats pass and 6 tiles
-        assert len(calls) == 1 + len(tile_boxes(192, 256, 128, 32)) and max(max(c) for c in calls) <= 128 + 7
+        assert calls[0] == (192, 256) and len(calls) == 1 + len(tile_boxes(192, 256, 128, 32))  # stats pass + tiles
+        assert max(max(c) for c in calls[1:]) <= 128 + 7 + 2 * 64  # core + alignment + halo
 
 
 def test_feedforward_styliser_tiles_on_the_torch_net(tmp_path, monkeypatch):
