@@ -188,3 +188,31 @@ def test_tile_config_validation(tile, ok):
     else:
         with pytest.raises(ConfigError, match="tile"):
             OptimiseConfig(tile=tile)
+
+
+def test_optimisation_limit_is_one_line_before_any_work(monkeypatch):
+    from vidstyle.errors import VidstyleError
+    from vidstyle.stylise.memory import check_optimise_fits, largest_fitting_side, optimise_bytes
+
+    check_optimise_fits(1080, 1920, available=16e9)  # fits: no error
+    with pytest.raises(VidstyleError) as e:
+        check_optimise_fits(2160, 3840, available=16e9)
+    message = str(e.value)
+    assert "\n" not in message and "3840×2160" in message and "--size" in message
+    side = largest_fitting_side(2160, 3840, 16e9)
+    assert optimise_bytes(side * 9 // 16, side) <= 16e9 < optimise_bytes((side + 64) * 9 // 16, side + 64)
+    from vidstyle.stylise import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: None)
+    check_optimise_fits(2160, 3840)  # unknown memory: nothing is refused
+
+
+def test_stylise_still_refuses_a_size_that_does_not_fit(monkeypatch, small_vgg):
+    from vidstyle.errors import VidstyleError
+    from vidstyle.stylise import memory
+    from vidstyle.stylise.optimise import stylise_still
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: memory.BASE_BYTES + 100 * memory.BYTES_PER_PIXEL)
+    encoder = small_vgg(OptimiseConfig().style_layers + OptimiseConfig().content_layers)
+    with pytest.raises(VidstyleError, match="needs about"):
+        stylise_still(torch.rand(1, 3, 32, 48), [torch.rand(1, 3, 32, 32)], encoder, OptimiseConfig(size=48, steps=1))
