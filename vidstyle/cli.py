@@ -50,6 +50,15 @@ StrengthOpt = Annotated[float | None, typer.Option(
     min=0.0, max=1.0, show_default="1",
     help="How much of the style, 0–1: magenta interpolates toward the frame's own style embedding, AdaIN/WCT "
          "their features; other per-frame methods blend pixels with the frame.")]
+StyleScaleOpt = Annotated[float | None, typer.Option(
+    min=0.05, max=8.0, show_default="1",
+    help="Brush size relative to the output: optimisation sizes the style image to the output × this; the networks "
+         "(fast, magenta, adain, wct) run at the output's size ÷ this and are resized back (2 = strokes twice as "
+         "large, at a quarter of the pixels).")]
+TileOpt = Annotated[int | None, typer.Option(
+    min=0, show_default="auto",
+    help="Tiled inference of the fast/magenta networks: tile side in px (0 = never). auto tiles from 2560×1440 up, "
+         "with instance-norm statistics shared by all tiles (no seams).")]
 StyleViewOpt = Annotated[StyleView | None, typer.Option(  # type: ignore[valid-type]
     show_default=str(OptimiseConfig.style_view),
     help="magenta: what the style predictor sees of the painting (center: its centred square; resize: all of it, "
