@@ -17,6 +17,7 @@ from vidstyle.nets.tiling import (
     scaled_size,
     should_tile,
     tile_boxes,
+    tile_span,
     tile_starts,
 )
 from vidstyle.nets.transformer import build_net
@@ -46,10 +47,13 @@ def _two_halves(h: int = 96, w: int = 128) -> torch.Tensor:
 @pytest.mark.parametrize("length,tile,overlap", [(100, 64, 16), (1000, 256, 32), (2160, 1024, 64), (64, 64, 16),
                                                  (65, 64, 16), (3840, 512, 64)])
 def test_tile_starts_cover_align_and_overlap(length, tile, overlap):
-    starts = tile_starts(length, tile, overlap)
-    assert starts[0] == 0 and all(s % 8 == 0 for s in starts)
-    ends = [s + tile for s in starts[:-1]] + [length]
-    assert ends[-1] == length and length - starts[-1] < tile + 8
+    starts, side = tile_span(length, tile, overlap)
+    assert starts == tile_starts(length, tile, overlap)
+    assert starts[0] == 0 and all(s % 8 == 0 for s in starts) and side <= tile + 8
+    ends = [s + side for s in starts[:-1]] + [length]
+    assert length - starts[-1] < side + 8
+    if len(starts) > 1:  # no more tiles than needed
+        assert (len(starts) - 1) * (tile - overlap) < length
     for a, b in zip(ends[:-1], starts[1:]):
         assert a - b >= overlap  # consecutive tiles overlap by at least `overlap`
     assert all(e <= length for e in ends)

@@ -128,26 +128,31 @@ class SharedNormStats:
 # ---------------------------------------------------------------------- tile layout
 
 
-def tile_starts(length: int, tile: int, overlap: int, align: int = ALIGN) -> list[int]:
-    """Origins of the tiles along one axis of ``length`` px. Tile ``i`` covers ``[start_i, start_i + tile)``,
-    the last one ``[start_last, length)`` (up to ``align − 1`` px longer than ``tile``); every origin is a
-    multiple of ``align`` and consecutive tiles overlap by at least ``overlap`` px. ``[0]`` when
-    ``length <= tile``."""
+def tile_span(length: int, tile: int, overlap: int, align: int = ALIGN) -> tuple[list[int], int]:
+    """Tiles along one axis of ``length`` px: ``(origins, side)``. As few tiles as fit in ``tile`` px with at least
+    ``overlap`` px between neighbours, all of one ``side`` (≤ ``tile + align``, the tiles share out the length
+    instead of overlapping more than needed); origins are multiples of ``align``, the last tile runs on to
+    ``length`` (up to ``align − 1`` px longer). ``([0], length)`` when ``length <= tile``."""
     if length <= tile:
-        return [0]
+        return [0], length
     if tile - overlap < 2 * align:
         raise ValueError(f"tile {tile} px leaves no room beyond the {overlap} px overlap")
-    last = (length - tile) // align * align
-    step = tile - overlap - align  # snapping origins down by < align keeps the overlap >= overlap
-    n = math.ceil(last / step) + 1
-    return [round(i * last / (n - 1)) // align * align if i < n - 1 else last for i in range(n)]
+    n = math.ceil((length - overlap) / (tile - overlap - align))
+    side = min(length, -(-(length + (n - 1) * overlap) // (n * align)) * align + align)
+    last = (length - side) // align * align  # the last tile runs on to ``length`` (< ``align`` px longer)
+    return [round(i * last / (n - 1)) // align * align if i < n - 1 else last for i in range(n)], side
+
+
+def tile_starts(length: int, tile: int, overlap: int, align: int = ALIGN) -> list[int]:
+    """Origins of :func:`tile_span`'s tiles (all but the last aligned; the last ends at ``length``)."""
+    return tile_span(length, tile, overlap, align)[0]
 
 
 def tile_boxes(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
     """``(y0, y1, x0, x1)`` of every tile of an ``H×W`` frame (see :func:`tile_starts`); they cover the frame."""
     def spans(length: int) -> list[tuple[int, int]]:
-        starts = tile_starts(length, tile, overlap)
-        return [(a, a + tile if i + 1 < len(starts) else length) for i, a in enumerate(starts)]
+        starts, side = tile_span(length, tile, overlap)
+        return [(a, a + side if i + 1 < len(starts) else length) for i, a in enumerate(starts)]
 
     return [(y0, y1, x0, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
 
@@ -280,4 +285,4 @@ def run_network(fn: Fn, x: torch.Tensor, *, net: nn.Module | None = None, scale:
 
 
 __all__ = ["ALIGN", "SharedNormStats", "feather_window", "run_network", "run_tiled", "scaled_size", "should_tile",
-           "tile_boxes", "tile_starts"]
+           "tile_boxes", "tile_span", "tile_starts"]
