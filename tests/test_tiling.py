@@ -220,3 +220,44 @@ def test_stylise_still_refuses_a_size_that_does_not_fit(monkeypatch, small_vgg):
     encoder = small_vgg(OptimiseConfig().style_layers + OptimiseConfig().content_layers)
     with pytest.raises(VidstyleError, match="needs about"):
         stylise_still(torch.rand(1, 3, 32, 48), [torch.rand(1, 3, 32, 32)], encoder, OptimiseConfig(size=48, steps=1))
+
+
+def test_cli_run_and_image_pass_style_scale_and_tile(cli, tmp_path, monkeypatch):
+    import vidstyle.api
+    import vidstyle.pipeline
+    from vidstyle.pipeline import PipelineStats
+
+    seen: dict = {}
+
+    def fake_video(input, output, **kw):
+        seen.update(kw)
+        return PipelineStats(frames=1)
+
+    monkeypatch.setattr(vidstyle.pipeline, "stylise_video", fake_video)
+    code, _, err = cli("run", tmp_path / "clip.mp4", "--model", "m", "--style-scale", "2", "--tile", "256",
+                       "-o", tmp_path / "o.mp4")
+    assert code == 0, err
+    assert seen["optimise"].style_scale == 2.0 and seen["optimise"].tile == 256
+
+    def fake_image(content, styles, out, cfg, **kw):
+        seen["image"] = cfg
+
+    monkeypatch.setattr(vidstyle.api, "stylise_image", fake_image)
+    code, _, err = cli("image", tmp_path / "a.png", "--model", "m", "--tile", "0", "--style-scale", "0.5",
+                       "-o", tmp_path / "o.png")
+    assert code == 0, err
+    assert seen["image"].tile == 0 and seen["image"].style_scale == 0.5
+    code, _, err = cli("run", tmp_path / "clip.mp4", "--model", "m", "--tile", "64", "-o", tmp_path / "o.mp4")
+    assert code == 1 and "tile" in err and "Traceback" not in err
+
+
+def test_feedforward_builder_passes_scale_and_tile(monkeypatch):
+    from vidstyle.methods import build_styliser
+    from vidstyle.stylise import feedforward
+
+    net = _randomised(build_net("lite"))
+    monkeypatch.setattr(feedforward, "load_transformer", lambda model, device: (net, {"name": "tiny", "weights": {}}))
+    styliser, text = build_styliser("fast", [], "tiny", optimise=OptimiseConfig(style_scale=2.0, tile=512),
+                                    backend="torch")
+    assert styliser.scale == 2.0 and styliser.tile == 512
+    assert "style scale 2" in text and "tiles of 512 px" in text

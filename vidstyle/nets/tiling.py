@@ -258,9 +258,8 @@ def scaled_size(height: int, width: int, scale: float, internal_size: int | None
     """The network's input size for an ``H×W`` frame: long side capped at ``internal_size`` (if given), then
     divided by ``scale`` (``--style-scale``: > 1 paints larger strokes at fewer pixels, < 1 finer ones)."""
     long = max(height, width)
-    target = min(long, internal_size) if internal_size else long
-    target = target / scale
-    s = target / long
+    target: float = min(long, internal_size) if internal_size else long
+    s = target / scale / long
     return max(8, round(height * s)), max(8, round(width * s))
 
 
@@ -277,7 +276,7 @@ def run_network(fn: Fn, x: torch.Tensor, *, net: nn.Module | None = None, scale:
     size = scaled_size(h, w, scale, internal_size)
     inp = _resize(x, size)
     side = should_tile(*size, tile) if net is not None else None
-    if side is None:
+    if side is None or net is None:
         y = (untiled or fn)(inp)
     else:
         y = run_tiled(fn, net, inp, side, min(TILE_OVERLAP, side // 4), TILE_STATS_SIDE)
