@@ -61,7 +61,7 @@ def build(method: str, tile: int | None):
     return MagentaStyliser([STYLE], backend="torch", tile=tile)
 
 
-def child(method: str, height: int, tile: int | None, variant: str) -> None:
+def child(method: str, height: int, tile: int | None, variant: str, suffix: str = "") -> None:
     """One case in this process; prints JSON, saves the output as float16 .npy."""
     torch.set_num_threads(2)
     width = height * 16 // 9
@@ -74,7 +74,7 @@ def child(method: str, height: int, tile: int | None, variant: str) -> None:
         else:
             y = styliser.stylise(x)
     seconds = time.perf_counter() - t0
-    out = TMP / f"{method}-{height}-{variant}.npy"
+    out = TMP / f"{method}-{height}-{variant}{suffix}.npy"
     np.save(out, y[0].numpy().astype(np.float16))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"seconds": seconds, "rss_gb": rss / 1e9, "out": str(out)}))
@@ -175,7 +175,8 @@ def main() -> None:
             import vidstyle.config
 
             vidstyle.config.TILE_STATS_SIDE = int(stats)
-        child(method, int(height), None if tile == "auto" else int(tile), variant)
+        child(method, int(height), None if tile == "auto" else int(tile), variant,
+              "" if stats == "default" else f"-s{stats}")
         return
     TMP.mkdir(parents=True, exist_ok=True)
     rows, lines = [], []
