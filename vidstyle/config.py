@@ -34,13 +34,14 @@ MAX_INPUT_SIDE = 8192
 #: of at least TILE_AUTO_PIXELS (2560×1440) in tiles of TILE_AUTO_SIDE px; neighbouring tiles overlap by
 #: TILE_OVERLAP px (feathered), and each is computed with TILE_HALO px of context on every side (thrown away;
 #: it covers the 5-block networks' ~54 px receptive field); every tile normalises with the statistics of one pass
-#: over the frame downscaled to long side TILE_STATS_SIDE. Measured in benchmarks/RESULTS.md ("4K: tiled inference").
+#: over the frame downscaled to long side min(TILE_STATS_SIDE, 2 × tile side) (2048 halved the error against untiled 4K of 1024 at the
+#: same peak memory for magenta; benchmarks/RESULTS.md, "4K: tiled inference").
 TILE_AUTO_PIXELS = 2560 * 1440
 TILE_AUTO_SIDE = 1024
 TILE_MIN_SIDE = 128
 TILE_OVERLAP = 16
 TILE_HALO = 64
-TILE_STATS_SIDE = 1024
+TILE_STATS_SIDE = 2048
 
 #: Image-file suffixes read as stills and as frames of an image-sequence folder (one set for reading and for
 #: batch-job validation).

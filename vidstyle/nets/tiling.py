@@ -279,7 +279,8 @@ def run_network(fn: Fn, x: torch.Tensor, *, net: nn.Module | None = None, scale:
     if side is None or net is None:
         y = (untiled or fn)(inp)
     else:
-        y = run_tiled(fn, net, inp, side, min(TILE_OVERLAP, side // 4), TILE_STATS_SIDE)
+        # the statistics pass at twice the tile side (capped): with smaller tiles, less memory and coarser statistics
+        y = run_tiled(fn, net, inp, side, min(TILE_OVERLAP, side // 4), min(TILE_STATS_SIDE, 2 * side))
     return _resize(y.float(), (h, w)).clamp_(0, 1)
 
 
