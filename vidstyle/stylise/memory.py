@@ -5,7 +5,7 @@ pixels, so its memory grows with the pixel count and cannot be tiled the way a f
 loss couples every pixel). Measured on the CPU (``vidstyle image --steps 2 --scales 1``, peak RSS, 2026-12-02,
 benchmarks/RESULTS.md "Optimisation memory"): 1.39 GB at 384×255 and 2.33 GB at 768×511, i.e. about 3.2 KB per
 output pixel on top of ~1.1 GB; the L-BFGS history (50 pairs of 3-channel float32 images) adds 1.2 KB per pixel
-by step 50. So 1920×1080 needs ~10 GB and 3840×2160 ~38 GB. :func:`check_optimise_fits` refuses, with one line,
+by step 50 (computed, not measured). So 1920×1080 needs ~10 GB and 3840×2160 ~38 GB. :func:`check_optimise_fits` refuses, with one line,
 a size whose estimate exceeds the memory available, instead of letting the process be killed or raise an OOM
 traceback minutes in.
 """
