@@ -30,6 +30,19 @@ MIN_AUTO_MODEL_STEPS = 1000
 #: Images larger than this (long side, pixels) are downscaled with a warning on load.
 MAX_INPUT_SIDE = 8192
 
+#: Tiled inference of the feed-forward networks (vidstyle.nets.tiling, ``--tile``). ``auto`` tiles network inputs
+#: of at least TILE_AUTO_PIXELS (2560×1440) in tiles of TILE_AUTO_SIDE px; neighbouring tiles overlap by
+#: TILE_OVERLAP px (feathered), and each is computed with TILE_HALO px of context on every side (thrown away;
+#: it covers the 5-block networks' ~54 px receptive field); every tile normalises with the statistics of one pass
+#: over the frame downscaled to long side min(TILE_STATS_SIDE, 2 × tile side) (2048 halved the error against untiled 4K of 1024 at the
+#: same peak memory for magenta; benchmarks/RESULTS.md, "4K: tiled inference").
+TILE_AUTO_PIXELS = 2560 * 1440
+TILE_AUTO_SIDE = 1024
+TILE_MIN_SIDE = 128
+TILE_OVERLAP = 16
+TILE_HALO = 64
+TILE_STATS_SIDE = 2048
+
 #: Image-file suffixes read as stills and as frames of an image-sequence folder (one set for reading and for
 #: batch-job validation).
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -186,7 +199,13 @@ class OptimiseConfig:
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None
     style_blend: tuple[float, ...] | None = None
+    # Brush size relative to the output, for every method (README "Brush size"): optimisation sizes the style
+    # image to the output's long side × style_scale; the networks (fast, magenta, adain, wct) run at the output's
+    # size ÷ style_scale and are resized back (2 = strokes twice as large, at a quarter of the pixels).
     style_scale: float = 1.0
+    # Tiled inference of the feed-forward networks (fast, magenta; vidstyle.nets.tiling): the tile side in px,
+    # 0 = never tile, None = auto (tiles of TILE_AUTO_SIDE from TILE_AUTO_PIXELS up).
+    tile: int | None = None
     preserve_color: Literal["none", "luminance", "histogram"] = "none"
     # How much of the style, for every method, 0 (the frame itself) … 1 (the full stylisation): the style-embedding
     # network interpolates its embedding toward the frame's own, AdaIN/WCT their features (alpha), and every method's
@@ -232,6 +251,9 @@ class OptimiseConfig:
         c.strength("strength")
         if self.style_curve is not None:
             c.style_curve("style_curve")
+        c.number("tile", 0, integer=True, optional=True)
+        if self.tile is not None and 0 < self.tile < TILE_MIN_SIDE:
+            c.fail("tile", f"must be 0 (never tile) or a tile side of at least {TILE_MIN_SIDE} px, got {self.tile!r}")
         c.number("lr", 0, lo_open=True)
         c.number("adam_lr", 0, lo_open=True)
         c.number("seed", integer=True)

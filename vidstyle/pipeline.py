@@ -228,7 +228,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
                   temporal: TemporalConfig = TemporalConfig(), flow: FlowConfig = FlowConfig(),
                   optimise: OptimiseConfig = OptimiseConfig(), device: str = "auto", force: bool = False,
                   progress: bool = True, frames: tuple[int, int] | None = None, discard_first: int = 0,
-                  on_method=None, backend: str = "auto") -> PipelineStats:
+                  on_method=None, backend: str = "auto", mask: str | Path | None = None, invert_mask: bool = False,
+                  feather: float = 0.0) -> PipelineStats:
     """Stylise a video file (or a folder of frames) into a new video, streaming.
 
     Args:
@@ -247,6 +248,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         discard_first: frames rendered for the temporal state but not written.
         on_method: called with the one-line description of the chosen method before rendering.
         backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime on the CPU).
+        mask: a frame-aligned matte (video, image folder or still; white = stylise) composited per frame
+            (:mod:`vidstyle.matte_video`); ``invert_mask`` stylises outside it, ``feather`` softens its edge (px).
 
     Returns:
         :class:`PipelineStats` (``output`` set).
@@ -277,6 +280,11 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         use_all_cores()
     with open_frames(input, size=video.size, batch_size=video.batch_size, start=video.start, end=video.end,
                      frames=frames, device=dev) as reader:
+        matte = None
+        if mask is not None:  # checked before any work; streamed beside the clip (vidstyle.matte_video)
+            from .matte_video import open_matte
+
+            matte = open_matte(mask, reader.info, invert_mask, feather)
         estimator = None
         if temporal.enabled:
             estimator = get_estimator(flow.method, flow.weights, device=dev)
@@ -291,8 +299,9 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             on_method(description)
         with VideoWriter(output, reader.info, codec=video.codec, crf=video.crf, preset=video.preset,
                          audio=video.audio, force=force) as writer:
-            stats = run_pipeline(reader, writer, styliser, flow_estimator=estimator, temporal_cfg=temporal,
-                                 progress=progress, discard_first=discard_first)
+            stats = run_pipeline(matte.reader(reader) if matte else reader, matte.writer(writer) if matte else writer,
+                                 styliser, flow_estimator=estimator, temporal_cfg=temporal, progress=progress,
+                                 discard_first=discard_first)
     stats.output = output
     stats.method = description
     return stats

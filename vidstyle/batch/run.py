@@ -29,7 +29,9 @@ def _task(plan: Plan, shot: Shot, chunk) -> ChunkTask:
                      output=str(shot.chunk_path(plan.work_dir, chunk)), styles=tuple(str(s) for s in shot.styles),
                      model=shot.model, method=shot.method, configs=shot.configs, device=shot.device,
                      first=shot.first + chunk.warm_start, end=shot.first + chunk.end, discard=chunk.warmup,
-                     frames=chunk.frames)
+                     frames=chunk.frames,
+                     extra={"mask": str(shot.mask), "invert_mask": shot.invert_mask, "feather": shot.feather}
+                     if shot.mask is not None else {})
 
 
 def _output_is_ours(state: BatchState, shot: Shot) -> bool:

@@ -14,7 +14,9 @@ from ..cli import (
     StepsOpt,
     StrengthInterpOpt,
     StrengthOpt,
+    StyleScaleOpt,
     StyleViewOpt,
+    TileOpt,
     app,
     choices,
     literal_choices,
@@ -73,6 +75,11 @@ def run(
     strength_interp: StrengthInterpOpt = None,
     style_curve: Annotated[str | None, typer.Option(metavar="CURVE", help="Style transitions over the clip, e.g. \"0:a, 5s:a, 7s:b\" (styles by file stem or 0-based index): cross-faded in the method's style space (magenta, adain, wct), else in pixels.")] = None,
     style_view: StyleViewOpt = None,
+    style_scale: StyleScaleOpt = None,
+    tile: TileOpt = None,
+    mask: Annotated[Path | None, typer.Option(help="Matte (white = stylise), frame-aligned: a video, a folder of frames or one still image.")] = None,
+    invert_mask: Annotated[bool, typer.Option("--invert-mask", help="Stylise outside the --mask instead.")] = False,
+    feather: Annotated[float, typer.Option(min=0.0, help="Soften the --mask edge over this many pixels.")] = 0.0,
     size: Annotated[int | None, typer.Option(min=16, show_default="the input's", help="Long side of the output in pixels.")] = None,
     flow: Annotated[Flow, typer.Option(help="Optical flow for temporal consistency.")] = "dis",  # type: ignore[valid-type, assignment]
     flow_weights: Annotated[Path | None, typer.Option(help="RAFT weight file (.pth).")] = None,
@@ -120,7 +127,10 @@ def run(
                        pass_steps=pass_steps, enabled=False if no_temporal else None,
                        long_term=tuple(int(o) for o in offsets) if offsets is not None else None)
     flow_cfg = replace(FlowConfig(), method=str(flow.value), weights=flow_weights)
+    if mask is None and (invert_mask or feather):
+        raise VidstyleError("--invert-mask and --feather apply to a --mask; give one")
     optimise = replace(OptimiseConfig(), steps=steps, strength=strength, strength_interp=interp, style_curve=style_curve,
+                       style_scale=style_scale, tile=tile,
                        style_view=str(style_view.value) if style_view else None,
                        style_blend=parse_floats(style_weights, "--style-weights"))
     if preview or preview_out is not None:
@@ -138,7 +148,8 @@ def run(
         return
     stats = stylise_video(input, output, styles=style or [], model=model, method=str(method.value), video=video,
                           temporal=temporal, flow=flow_cfg, optimise=optimise, device=device, force=force,
-                          progress=not quiet, backend=str(backend.value),
+                          progress=not quiet, backend=str(backend.value), mask=mask, invert_mask=invert_mask,
+                          feather=feather,
                           on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
     if stats.stopped_early:
         typer.echo(f"warning: {stats.stopped_early}; wrote the {stats.frames} frames that decoded", err=True)

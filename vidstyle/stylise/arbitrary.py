@@ -77,6 +77,9 @@ class ArbitraryStyliser(Styliser):
         reg: WCT eigenvalue regularisation, relative to the mean eigenvalue.
         compile: ``torch.compile`` the encoder and decoders (inductor): seconds of compilation per frame
             size, then ~1.4× faster AdaIN frames at 640×360 on CPU — for long clips.
+        scale: ``--style-scale``: frames are encoded and decoded at their size ÷ ``scale`` and resized back, so
+            the style's strokes are ``scale``× larger relative to the output. (No tiling: the content statistics
+            AdaIN/WCT match are global to the frame.)
 
     Raises:
         WeightsError: a decoder file is missing (the message says how to train it), corrupt, or of the wrong level.
@@ -89,14 +92,14 @@ class ArbitraryStyliser(Styliser):
                  device: torch.device | str = "cpu", levels: Sequence[str] = WCT_LEVELS,
                  decoders: dict[str, Path | str] | None = None, style_size: int | None = 512,
                  encoder: VGGEncoder | None = None, vgg_source: str = "auto", reg: float = REG,
-                 compile: bool = False) -> None:
+                 compile: bool = False, scale: float = 1.0) -> None:
         if method not in METHODS:
             raise VidstyleError(f"unknown arbitrary-style method {method!r}; use adain or wct")
         if not styles:
             raise VidstyleError("at least one style image is needed")
         if not 0.0 <= alpha <= 1.0:
             raise VidstyleError(f"alpha must be in [0, 1], got {alpha}")
-        self.method, self.alpha, self.reg = method, float(alpha), reg
+        self.method, self.alpha, self.reg, self.scale = method, float(alpha), reg, float(scale)
         self.device = torch.device(device)
         self.levels = ("relu4_1",) if method == "adain" else tuple(levels)
         if not self.levels:
@@ -187,6 +190,16 @@ class ArbitraryStyliser(Styliser):
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise VidstyleError(f"frames must be N×3×H×W RGB, got {tuple(frames.shape)}")
         frames = frames.to(self.device, torch.float32)
+        if self.scale != 1.0:
+            from ..nets.tiling import scaled_size
+
+            size = scaled_size(*frames.shape[-2:], self.scale)
+            small = F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=self.scale > 1)
+            out = self._stylise_at_size(small)
+            return F.interpolate(out, size=frames.shape[-2:], mode="bilinear", align_corners=False).clamp_(0, 1)
+        return self._stylise_at_size(frames)
+
+    def _stylise_at_size(self, frames: torch.Tensor) -> torch.Tensor:
         if self._stats is None:  # histogram colour preservation: styles take this frame's colours
             self._stats = self._style_statistics([match_colour(s, frames[:1].cpu()) for s in self.style_images])
         h, w = frames.shape[-2:]
@@ -228,10 +241,12 @@ def _builder(method: str):
         colour = optimise.preserve_color if optimise.preserve_color != "none" else False
         styliser = ArbitraryStyliser(list(request.styles), method=method, alpha=optimise.strength,
                                      style_weights=optimise.style_blend, preserve_color=colour,
-                                     device=request.device, vgg_source=optimise.vgg_source, compile=request.compile)
+                                     device=request.device, vgg_source=optimise.vgg_source, compile=request.compile,
+                                     scale=optimise.style_scale)
         how = " (torch.compile)" if request.compile else ""
+        scale = f", style scale {optimise.style_scale:g}" if optimise.style_scale != 1 else ""
         return styliser, (f"{method}: arbitrary style transfer with a trained decoder{how}, "
-                          f"style {request.style_names()}")
+                          f"style {request.style_names()}{scale}")
 
     return build
 

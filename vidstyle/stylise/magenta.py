@@ -30,7 +30,7 @@ from ..config import OptimiseConfig, allowed_values
 from ..device import compile_for_inference
 from ..errors import VidstyleError
 from ..nets.magenta import STYLE_SIZE, StylePredictor, StyleTransformer, fuse_magenta, load_predictor, load_transformer
-from ..nets.transformer import run_at_size
+from ..nets.tiling import run_network, scaled_size, should_tile
 from .arbitrary import COLOUR_MODES, _as_image, _colour_mode
 from .base import FrameState, Styliser, TemporalMode
 from .optimise import blend_weights
@@ -78,6 +78,11 @@ class MagentaStyliser(Styliser):
         backend: ``auto``, ``torch`` or ``onnx`` (CPU only).
         compile: ``torch.compile`` the generator (torch backend; for long clips).
         internal_size: run the generator at this long side and upsample (live mode); None = full size.
+        scale: ``--style-scale``: the generator runs at the frame's size ÷ ``scale`` (after ``internal_size``) and is
+            resized back — strokes ``scale``× larger relative to the output (the predictor's 256 px view of the
+            style is what it was trained on and stays).
+        tile: tiled inference (:mod:`vidstyle.nets.tiling`): None = auto (from 2560×1440 up), 0 = never, N = tiles
+            of N px; tiles run on the eager fused generator whatever the backend.
         predictor, transformer: networks to use instead of the release's (tests, fine-tuned generators);
             ``transformer`` may also be the path of a generator saved by ``vidstyle train-multistyle``
             (:func:`~vidstyle.nets.magenta.load_generator_weights`, checksum-checked against its card).
@@ -89,7 +94,8 @@ class MagentaStyliser(Styliser):
                  strength: float = 1.0, preserve_color: bool | str | None = False, style_view: str = DEFAULT_VIEW,
                  device: torch.device | str = "cpu", backend: str = "auto", compile: bool = False,
                  internal_size: int | None = None, predictor: StylePredictor | None = None,
-                 transformer: StyleTransformer | str | Path | None = None, precision: str = "fp32") -> None:
+                 transformer: StyleTransformer | str | Path | None = None, precision: str = "fp32",
+                 scale: float = 1.0, tile: int | None = None) -> None:
         if not styles:
             raise VidstyleError("at least one style image is needed")
         if not 0.0 <= strength <= 1.0:
@@ -98,6 +104,7 @@ class MagentaStyliser(Styliser):
             raise VidstyleError(f"style view must be one of {', '.join(STYLE_VIEWS)}, got {style_view!r}")
         self.device = torch.device(device)
         self.strength, self.style_view, self.internal_size = float(strength), style_view, internal_size
+        self.scale, self.tile = float(scale), tile
         self.weights = blend_weights(len(styles), style_weights)
         self.colour_mode = _colour_mode(preserve_color)
         self.predictor = (predictor if predictor is not None else load_predictor()).to(self.device).eval()
@@ -106,6 +113,7 @@ class MagentaStyliser(Styliser):
 
             transformer = load_generator_weights(transformer)
         generator = (transformer if transformer is not None else load_transformer()).eval()
+        self._generator = generator
         self.style_images = [_as_image(s) for s in styles]
 
         from .feedforward import BACKENDS, pick_backend
@@ -128,9 +136,10 @@ class MagentaStyliser(Styliser):
                 extra=self._calibration_styles)
             onnx = OnnxNet(path)
             self._generate = lambda x, z: onnx(x, style=z)
+            self._fused: StyleTransformer | None = None  # the eager generator, fused when a frame needs tiles
         else:
-            fused = fuse_magenta(generator).to(self.device)
-            self._generate = compile_for_inference(fused) if compile else fused
+            self._fused = fuse_magenta(generator).to(self.device)
+            self._generate = compile_for_inference(self._fused) if compile else self._fused
         self._style_zs: list[torch.Tensor] | None = None  # one 1×100 embedding per style
         self._style_z: torch.Tensor | None = None  # their blend by ``weights``
         self._content_z: torch.Tensor | None = None
@@ -201,11 +210,24 @@ class MagentaStyliser(Styliser):
         def generate(t: torch.Tensor) -> torch.Tensor:
             return self._generate(t, z)
 
+        if self._fused is None and should_tile(*scaled_size(*x.shape[-2:], self.scale, self.internal_size),
+                                               self.tile) is not None:
+            self._fused = fuse_magenta(self._generator).to(self.device)
+        fused = self._fused
+
+        def tiles(t: torch.Tensor) -> torch.Tensor:
+            assert fused is not None
+            return fused(t, z)
+
+        def run() -> torch.Tensor:
+            return run_network(tiles if fused is not None else generate, x, net=fused, scale=self.scale,
+                               internal_size=self.internal_size, tile=self.tile, untiled=generate)
+
         if self.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
-                y = run_at_size(generate, x, self.internal_size)
+                y = run()
         else:
-            y = run_at_size(generate, x, self.internal_size)
+            y = run()
         y = y.float().clamp_(0, 1)
         if self.colour_mode == "luminance":
             y = luminance_transfer(y, x)
@@ -233,14 +255,16 @@ def _build(request: BuildRequest) -> tuple[Styliser, str]:
     styliser = MagentaStyliser(list(request.styles), style_weights=optimise.style_blend, strength=optimise.strength,
                                preserve_color=colour, style_view=optimise.style_view, device=request.device,
                                backend=request.backend, compile=request.compile and request.backend == "torch",
-                               precision=request.precision)
+                               precision=request.precision, scale=optimise.style_scale, tile=optimise.tile)
     how = {"onnx": f" (onnxruntime, {styliser.precision})",
            "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
     if styliser.precision_note:
         how += f"; {styliser.precision_note}"
+    from .feedforward import network_notes
+
     strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
     return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
-                      f"style {request.style_names()}{strength}")
+                      f"style {request.style_names()}{strength}{network_notes(optimise)}")
 
 
 register_method(MethodSpec(
