@@ -293,3 +293,24 @@ def test_train_decoder_cli_refuses_to_overwrite(tmp_path) -> None:
     result = CliRunner().invoke(app, ["train-decoder", "--method", "wct", "--content", str(tmp_path), "--out", str(out)])
     assert result.exit_code != 0
     assert "--force" in str(result.exception) or "--force" in result.output
+
+
+@pytest.mark.parametrize("method", ["adain", "wct"])
+def test_strength_and_style_weights_change_per_call(method: str, decoders, encoder) -> None:
+    """Strength and style curves (vidstyle.schedule) re-weight the kept per-style statistics between calls: the same
+    as a styliser built with those settings."""
+    from vidstyle.stylise.arbitrary import ArbitraryStyliser
+
+    levels = ("relu3_1", "relu1_1") if method == "wct" else ("relu4_1",)
+    kw = {"method": method, "levels": levels, "decoders": {lvl: decoders[(method, lvl)] for lvl in levels},
+          "encoder": encoder}
+    frames = torch.rand(1, 3, 21, 30, generator=torch.Generator().manual_seed(4))
+    live = ArbitraryStyliser(_styles(), **kw)
+    live.set_style_weights([0.2, 0.8])
+    live.set_strength(0.4)
+    built = ArbitraryStyliser(_styles(), style_weights=[0.2, 0.8], alpha=0.4, **kw)
+    torch.testing.assert_close(live.stylise(frames), built.stylise(frames), atol=1e-5, rtol=0)
+    live.set_style_weights([1, 0])
+    live.set_strength(1.0)
+    torch.testing.assert_close(live.stylise(frames), ArbitraryStyliser(_styles()[:1], **kw).stylise(frames),
+                               atol=1e-5, rtol=0)

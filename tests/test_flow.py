@@ -145,6 +145,19 @@ def test_opencv_estimators_recover_the_analytic_motion(name):
     assert inner[:, 1].median() == pytest.approx(1.0, abs=0.25)
 
 
+@pytest.mark.parametrize("name", ["dis", "dis-fast"])
+def test_estimate_pair_equals_both_directions(name):
+    """The two-thread pair gives exactly what two ``estimate`` calls give, contiguous, for batches too."""
+    frames = frames_tensor(make_frames(3, (96, 64), (2, 1)))
+    a, b = frames[1:], frames[:-1]
+    est = get_estimator(name)
+    forward, backward = est.estimate_pair(a, b)
+    reference = get_estimator(name)
+    assert torch.equal(forward, reference.estimate(a, b))
+    assert torch.equal(backward, reference.estimate(b, a))
+    assert forward.is_contiguous() and backward.is_contiguous() and forward.shape == (2, 2, 64, 96)
+
+
 def test_unknown_estimator_is_a_user_error():
     with pytest.raises(VidstyleError, match="unknown flow method"):
         get_estimator("farneback-9000")

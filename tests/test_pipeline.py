@@ -203,3 +203,18 @@ def test_compile_policy() -> None:
     assert should_compile("auto", 3000, 1280, 720) and not should_compile("auto", 20, 1280, 720)
     assert not should_compile("auto", None, 640, 360)  # unknown length
     assert should_compile("always", 1, 1280, 720) and not should_compile("never", 10**6, 640, 360)
+
+
+def test_per_frame_methods_blend_along_a_downscaled_flow():
+    """Per-frame methods get the flow at ``blend_flow_max_side`` (it only guides blending); methods whose losses use
+    the flow keep ``flow_max_side``; None on either side means the other's limit (or full size)."""
+    from vidstyle.pipeline import flow_config_for
+    from vidstyle.stylise.base import TemporalMode
+
+    cfg = TemporalConfig()
+    assert flow_config_for(TemporalMode.PER_FRAME, cfg).flow_max_side == cfg.blend_flow_max_side == 320
+    assert flow_config_for(TemporalMode.SEQUENTIAL, cfg).flow_max_side == cfg.flow_max_side == 640
+    assert flow_config_for(TemporalMode.SELF_CONSISTENT, cfg).flow_max_side == 640
+    assert flow_config_for(TemporalMode.PER_FRAME, TemporalConfig(blend_flow_max_side=None)).flow_max_side == 640
+    assert flow_config_for(TemporalMode.PER_FRAME, TemporalConfig(flow_max_side=200)).flow_max_side == 200
+    assert flow_config_for(TemporalMode.PER_FRAME, TemporalConfig(flow_max_side=None)).flow_max_side == 320

@@ -61,6 +61,9 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
     Returns:
         ``1×3×H'×W'`` RGB [0, 1] on the CPU, long side ``cfg.size``.
     """
+    if isinstance(cfg.strength, str) or cfg.style_curve is not None:
+        raise VidstyleError("strength and style curves change over a clip; for an image give --strength as a number "
+                            "(and --style-weights to blend styles)")
     if output is not None:
         check_not_input(output, *(p for p in [content, *styles] if not isinstance(p, torch.Tensor)))
         image_format(output)  # an unknown extension fails now, not after the optimisation

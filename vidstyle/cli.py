@@ -45,11 +45,26 @@ def _config_choices() -> tuple[type[Enum], type[Enum]]:
 
 Optimizer, ColourMethod = _config_choices()
 StyleView = literal_choices("StyleView", OptimiseConfig, "style_view")
+StrengthInterp = literal_choices("StrengthInterp", OptimiseConfig, "strength_interp")
 
-StrengthOpt = Annotated[float | None, typer.Option(
-    min=0.0, max=1.0, show_default="1",
-    help="How much of the style, 0–1: magenta interpolates toward the frame's own style embedding, AdaIN/WCT "
-         "their features; other per-frame methods blend pixels with the frame.")]
+StrengthOpt = Annotated[str | None, typer.Option(
+    metavar="S|CURVE", show_default="1",
+    help="How much of the style, 0 (the frame) … 1 (full): magenta interpolates toward the frame's own style "
+         "embedding, AdaIN/WCT their features (blending with the frame below 0.25), the others blend pixels. Videos also take a "
+         "keyframed curve, e.g. \"0:0, 1s:1, 9s:1, 10s:0\" (keys: frame numbers or times 1.5s, 00:12).")]
+StrengthInterpOpt = Annotated[StrengthInterp | None, typer.Option(  # type: ignore[valid-type]
+    show_default=str(OptimiseConfig.strength_interp),
+    help="Between the keys of --strength, --temporal-strength and --style-curve curves: linear, or smooth "
+         "(smoothstep: no kink at the keys).")]
+StyleScaleOpt = Annotated[float | None, typer.Option(
+    min=0.05, max=8.0, show_default="1",
+    help="Brush size relative to the output: optimisation sizes the style image to the output × this; the networks "
+         "(fast, magenta, adain, wct) run at the output's size ÷ this and are resized back (2 = strokes twice as "
+         "large, at a quarter of the pixels).")]
+TileOpt = Annotated[int | None, typer.Option(
+    min=0, show_default="auto",
+    help="Tiled inference of the fast/magenta networks: tile side in px (0 = never). auto tiles from 2560×1440 up, "
+         "with instance-norm statistics shared by all tiles (no seams).")]
 StyleViewOpt = Annotated[StyleView | None, typer.Option(  # type: ignore[valid-type]
     show_default=str(OptimiseConfig.style_view),
     help="magenta: what the style predictor sees of the painting (center: its centred square; resize: all of it, "

@@ -30,6 +30,19 @@ MIN_AUTO_MODEL_STEPS = 1000
 #: Images larger than this (long side, pixels) are downscaled with a warning on load.
 MAX_INPUT_SIDE = 8192
 
+#: Tiled inference of the feed-forward networks (vidstyle.nets.tiling, ``--tile``). ``auto`` tiles network inputs
+#: of at least TILE_AUTO_PIXELS (2560×1440) in tiles of TILE_AUTO_SIDE px; neighbouring tiles overlap by
+#: TILE_OVERLAP px (feathered), and each is computed with TILE_HALO px of context on every side (thrown away;
+#: it covers the 5-block networks' ~54 px receptive field); every tile normalises with the statistics of one pass
+#: over the frame downscaled to long side min(TILE_STATS_SIDE, 2 × tile side) (2048 halved the error against untiled 4K of 1024 at the
+#: same peak memory for magenta; benchmarks/RESULTS.md, "4K: tiled inference").
+TILE_AUTO_PIXELS = 2560 * 1440
+TILE_AUTO_SIDE = 1024
+TILE_MIN_SIDE = 128
+TILE_OVERLAP = 16
+TILE_HALO = 64
+TILE_STATS_SIDE = 2048
+
 #: Image-file suffixes read as stills and as frames of an image-sequence folder (one set for reading and for
 #: batch-job validation).
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -105,6 +118,31 @@ class _Checks:
             rng = (f"> {lo}" if lo_open else f">= {lo}") if hi is None else f"in [{lo}, {hi}]"
             self.fail(key, f"must be {kind} {rng}, got {value!r}")
 
+    def strength(self, key: str) -> None:
+        """A number in [0, 1] or a keyframed curve of such numbers (:mod:`vidstyle.curves`); text that is a plain
+        number (``"0.5"``, from a job file or the CLI) is stored as that number."""
+        from .curves import parse_strength
+
+        try:
+            value = parse_strength(getattr(self.cfg, key), key)
+        except VidstyleError as e:
+            self.fail(key, str(e).removeprefix(f"{key}: "))
+        else:
+            if isinstance(value, float):
+                object.__setattr__(self.cfg, key, value)
+
+    def style_curve(self, key: str) -> None:
+        """A style curve's form (the style names are checked when the styles are known)."""
+        from .curves import check_style_curve_syntax
+
+        value = getattr(self.cfg, key)
+        if not isinstance(value, str):
+            self.fail(key, f"must be a curve such as \"0:a, 5s:b\", got {value!r}")
+        try:
+            check_style_curve_syntax(value, key)
+        except VidstyleError as e:
+            self.fail(key, str(e).removeprefix(f"{key}: "))
+
     def choice(self, key: str, names: Callable[[], Iterable[str]]) -> None:
         """``key`` must be one of a registry's ``names()`` (checked only off the default, so that building a
         default config imports no registry)."""
@@ -161,11 +199,23 @@ class OptimiseConfig:
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None
     style_blend: tuple[float, ...] | None = None
+    # Brush size relative to the output, for every method (README "Brush size"): optimisation sizes the style
+    # image to the output's long side × style_scale; the networks (fast, magenta, adain, wct) run at the output's
+    # size ÷ style_scale and are resized back (2 = strokes twice as large, at a quarter of the pixels).
     style_scale: float = 1.0
+    # Tiled inference of the feed-forward networks (fast, magenta; vidstyle.nets.tiling): the tile side in px,
+    # 0 = never tile, None = auto (tiles of TILE_AUTO_SIDE from TILE_AUTO_PIXELS up).
+    tile: int | None = None
     preserve_color: Literal["none", "luminance", "histogram"] = "none"
-    # How much of the style, for every method: the style-embedding network interpolates its embedding toward the
-    # frame's own, AdaIN/WCT their features (alpha), the other methods blend pixels with the frame.
-    strength: float = 1.0
+    # How much of the style, for every method, 0 (the frame itself) … 1 (the full stylisation): the style-embedding
+    # network interpolates its embedding toward the frame's own, AdaIN/WCT their features (alpha), and every method's
+    # output is blended with the frame by the same amount (vidstyle.stylise.base.StrengthBlend). A number, or a
+    # keyframed curve over the clip, "0:0, 1s:1, 9s:1, 10s:0" (vidstyle.curves).
+    strength: float | str = 1.0
+    strength_interp: Literal["linear", "smooth"] = "linear"  # between the keys of the strength and style curves
+    # Style transitions: "0:a, 5s:a, 7s:b" names styles by stem or index; cross-fades in embedding/feature space
+    # (magenta, adain, wct), in pixels for the other per-frame methods. None: the styles are blended by style_blend.
+    style_curve: str | None = None
     # What the style-embedding predictor (--method magenta) sees of the painting: "center" (its largest centred
     # square, as the release does) scored the lowest normalised style error of the three on 8 paintings
     # (benchmarks/RESULTS.md, "style views"; 0.400 vs resize 0.404 vs multi 0.422).
@@ -198,7 +248,12 @@ class OptimiseConfig:
         for key in ("content_weight", "style_weight", "tv_weight"):
             c.number(key, 0)
         c.number("style_scale", 0, lo_open=True)
-        c.number("strength", 0, 1)
+        c.strength("strength")
+        if self.style_curve is not None:
+            c.style_curve("style_curve")
+        c.number("tile", 0, integer=True, optional=True)
+        if self.tile is not None and 0 < self.tile < TILE_MIN_SIDE:
+            c.fail("tile", f"must be 0 (never tile) or a tile side of at least {TILE_MIN_SIDE} px, got {self.tile!r}")
         c.number("lr", 0, lo_open=True)
         c.number("adam_lr", 0, lo_open=True)
         c.number("seed", integer=True)
@@ -237,7 +292,13 @@ class FlowConfig:
 class TemporalConfig:
     """Temporal consistency for video (Ruder et al. 2016 and flow-guided blending)."""
 
-    strength: float = 0.7  # blend weight of the warped previous output in reliable regions
+    # Blend weight of the warped previous output in reliable regions. Text is read as a number or a keyframed curve
+    # (vidstyle.curves, "0:0.7, 4s:0.7, 5s:0"): a curve is kept in strength_curve and strength becomes its peak, the
+    # value the temporal stage blends at (the pipeline scales each frame's blend to the curve, vidstyle.schedule).
+    strength: float = 0.7
+    strength_curve: str | None = None
+    strength_interp: Literal["linear", "smooth"] = "linear"  # between the keys of a strength curve
+    CURVES = ("strength",)  # fields that also take a curve as text (batch job files)
     temporal_weight: float = 2e2  # optimisation: short-term temporal loss weight
     long_term: tuple[int, ...] = ()  # extra frame offsets for the long-term loss, e.g. (2, 4)
     passes: int = 1  # optimise-temporal: > 1 runs Ruder's multi-pass algorithm (alternating directions) per window
@@ -255,13 +316,28 @@ class TemporalConfig:
     exposure_bright: tuple[float, float] = (0.80, 0.95)  # mean input luma: untouched below, fully followed at/above
     exposure_flat: tuple[float, float] = (0.02, 0.05)  # input luma std: fully followed at/below, untouched above
     flow_max_side: int | None = 640  # estimate the pipeline's flow at most at this long side (None: full size)
+    # … and for per-frame methods, whose flow only guides the blending: at 640×360 DIS costs as much as the fast
+    # networks; at 320 the blended clips' E_warp(k=1), measured with DeepFlow (independent of both), rose 6 % on
+    # average (dog −2 %, soapbox +13 %; k=10 unchanged) for a quarter of the flow's pixels (benchmarks/RESULTS.md,
+    # "Pipeline flow: downscaled estimation"). None: flow_max_side.
+    blend_flow_max_side: int | None = 320
     enabled: bool = True  # False (--no-temporal): no flow, no blending, every frame on its own
 
     SECTION = "temporal"
 
     def __post_init__(self) -> None:
         c = _Checks(self)
-        for key in ("strength", "pass_blend", "cut_threshold", "cut_min_reliable", "cut_flow_threshold",
+        c.literals()
+        c.strength("strength")
+        if isinstance(self.strength, str):  # a curve: blend at its peak, scaled per frame by the pipeline
+            from .curves import parse_strength
+
+            curve = parse_strength(self.strength, "strength", self.strength_interp)
+            object.__setattr__(self, "strength_curve", self.strength)
+            object.__setattr__(self, "strength", curve.peak)  # type: ignore[union-attr]
+        elif self.strength_curve is not None:
+            c.strength("strength_curve")
+        for key in ("pass_blend", "cut_threshold", "cut_min_reliable", "cut_flow_threshold",
                     "cut_reliable_drop", "cut_match_tolerance"):
             c.number(key, 0, 1)
         c.number("temporal_weight", 0)
@@ -270,6 +346,7 @@ class TemporalConfig:
         c.number("pass_steps", 1, integer=True, optional=True)
         c.number("later_steps", 1, integer=True, optional=True)
         c.number("flow_max_side", 8, integer=True, optional=True)
+        c.number("blend_flow_max_side", 8, integer=True, optional=True)
         if not isinstance(self.enabled, bool):
             c.fail("enabled", f"must be true or false, got {self.enabled!r}")
 
@@ -339,6 +416,9 @@ class VideoConfig:
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     compile: Literal["auto", "always", "never"] = "auto"  # torch.compile the networks (see should_compile)
+    # int8 inference of the per-frame networks on the CPU (vidstyle.nets.int8): fp32, int8, or auto (int8 where it
+    # measured faster and within 0.01 mean |Δ| of fp32)
+    precision: Literal["auto", "fp32", "int8"] = "fp32"
 
     SECTION = "video"
 

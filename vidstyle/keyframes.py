@@ -401,14 +401,16 @@ class Spool:
 # ---------------------------------------------------------------------------------------------- the passes
 
 
-def _fill(fill: Styliser, state: TemporalState, frames: torch.Tensor, observations, cfg: TemporalConfig
-          ) -> list[torch.Tensor]:
-    """The per-frame method on a batch, with the pipeline's temporal blending (as :func:`run_pipeline` does)."""
+def _fill(fill: Styliser, state: TemporalState, frames: torch.Tensor, observations, cfg: TemporalConfig,
+          indices: list[int]) -> list[torch.Tensor]:
+    """The per-frame method on a batch, with the pipeline's temporal blending (as :func:`run_pipeline` does);
+    ``indices``: the frames' 0-based source indices (strength / style curves, :mod:`vidstyle.schedule`)."""
     outputs = []
     if fill.temporal_mode is TemporalMode.SEQUENTIAL:
         for i, obs in enumerate(observations):
             if obs.cut:
                 fill.reset()
+            fill.set_frames(indices[i:i + 1])
             out = follow_exposure(fill.stylise(frames[i:i + 1], state.frame_state(obs)), frames[i:i + 1], cfg)
             state.commit(out)
             outputs.append(out)
@@ -418,6 +420,7 @@ def _fill(fill: Styliser, state: TemporalState, frames: torch.Tensor, observatio
     for a, b in itertools.pairwise(starts):
         if observations[a].cut:
             fill.reset()
+        fill.set_frames(indices[a:b])
         parts.append(fill.stylise(frames[a:b], None))
     stylised = follow_exposure(torch.cat(parts), frames, cfg)
     for i, obs in enumerate(observations):
@@ -513,7 +516,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
             with timer("flow"):
                 observations = state.observe(frames)
             with timer("stylise"):
-                fills = _fill(fill, state, frames, observations, temporal_cfg)
+                fills = _fill(fill, state, frames, observations, temporal_cfg, list(batch.indices))
             for i, (obs, out) in enumerate(zip(observations, fills)):
                 t, index = len(pts), batch.indices[i]
                 pts.append(batch.pts[i])
@@ -528,6 +531,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
                         else:
                             assert keyframe_styliser is not None
                             keyframe_styliser.reset()
+                            keyframe_styliser.set_frames([index])
                             linked_now = obs.state.flow is not None and obs.state.mask is not None and not obs.cut
                             chained = None
                             if keyframe_styliser.temporal_mode is TemporalMode.SEQUENTIAL and carrier is not None \

@@ -86,15 +86,16 @@ def feather(matte: torch.Tensor, px: float) -> torch.Tensor:
 
 
 def prepare_matte(matte: torch.Tensor, size: tuple[int, int], invert: bool = False, feather_px: float = 0.0,
-                  what: str = "mask") -> torch.Tensor:
-    """Fit a ``N×1×h×w`` matte to an ``(H, W)`` image: aspect check, bilinear resize, invert, feather."""
+                  what: str = "mask", allow_empty: bool = False) -> torch.Tensor:
+    """Fit a ``N×1×h×w`` matte to an ``(H, W)`` image: aspect check, bilinear resize, invert, feather.
+    An all-black matte is an error unless ``allow_empty`` (a video matte's frame may select nothing)."""
     check_aspect(tuple(matte.shape[-2:]), size, what)
     m = matte if tuple(matte.shape[-2:]) == tuple(size) else F.interpolate(matte, size=size, mode="bilinear",
                                                                          align_corners=False, antialias=True)
     m = m.clamp(0, 1)
     if invert:
         m = 1 - m
-    if float(m.max()) < 1e-3:
+    if not allow_empty and float(m.max()) < 1e-3:
         raise VidstyleError(f"{what} selects nothing (all black{' after --invert-mask' if invert else ''}): nothing to stylise")
     return feather(m, feather_px)
 

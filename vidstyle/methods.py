@@ -21,7 +21,9 @@ Heavy modules (networks, weights) are imported only for the method chosen.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -29,8 +31,9 @@ import torch
 from .config import OptimiseConfig, TemporalConfig
 from .errors import VidstyleError
 from .flow import FlowEstimator
-from .stylise.base import StrengthBlend, Styliser, TemporalMode
-from .stylise.registry import BuildRequest, MethodSpec, get_method, list_methods, method_names
+from .schedule import ScheduledStyliser
+from .stylise.base import StrengthBlend, StyleBlend, Styliser, TemporalMode
+from .stylise.registry import BuildRequest, MethodSpec, Need, get_method, list_methods, method_names
 
 #: The policy's name (not a registered method).
 AUTO = "auto"
@@ -76,46 +79,96 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
                    optimise: OptimiseConfig = OptimiseConfig(), temporal: TemporalConfig = TemporalConfig(),
                    device: torch.device | str = "cpu",
                    flow_estimator: FlowEstimator | None = None, backend: str = "auto",
-                   compile: bool = False) -> tuple[Styliser, str]:
+                   compile: bool = False, precision: str = "fp32",
+                   fps: float | Fraction | None = None) -> tuple[Styliser, str]:
     """Build the styliser for ``method`` and say, in one line, what was chosen.
 
     Args:
         method: ``auto`` or a registered name or alias (:func:`method_choices`).
         styles: style image paths (or ``1×3×H×W`` tensors); several are blended by ``optimise.style_blend``.
         model: a feed-forward model name or ``.safetensors`` path (method ``fast``/``auto``).
-        optimise: Gatys options (steps, weights, colour preservation, VGG source).
+        optimise: Gatys options (steps, weights, colour preservation, VGG source), and ``strength`` (a number or a
+            curve) and ``style_curve`` (:mod:`vidstyle.curves`), applied by :func:`apply_strength`.
         temporal: Ruder options (temporal weight, later steps, long-term offsets, passes).
         device: working device.
         flow_estimator: the pipeline's flow estimator (Ruder long-term flows, multi-pass).
         backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime, CPU); see
             :func:`vidstyle.stylise.feedforward.pick_backend`.
         compile: ``torch.compile`` the feed-forward / AdaIN / WCT networks (for long clips).
+        precision: ``fp32``, ``int8`` or ``auto`` (:mod:`vidstyle.nets.int8`; networks run by onnxruntime).
+        fps: the clip's frame rate, for curves with time keys (None: frame-number keys only).
 
     Returns:
         ``(styliser, description)``.
 
     Raises:
-        VidstyleError: unknown method, missing style/model, weights not installed.
+        VidstyleError: unknown method, missing style/model, weights not installed, a bad curve.
     """
-    request = BuildRequest(styles=list(styles), model=model, optimise=optimise, temporal=temporal,
+    # Builders see full strength and no curve: strength and style over time are applied on top (apply_strength).
+    steady = dataclasses.replace(optimise, strength=1.0, style_curve=None)
+    request = BuildRequest(styles=list(styles), model=model, optimise=steady, temporal=temporal,
                            device=torch.device(device), flow_estimator=flow_estimator, backend=backend,
-                           compile=compile)
+                           compile=compile, precision=precision)
     if method == AUTO:
         spec, styliser, text = _choose_auto(request)
     else:
         spec = get_method(method)
         styliser, text = spec.build(request)
-    return _apply_strength(styliser, text, optimise.strength, spec)
+    return apply_strength(styliser, text, spec, optimise, request, fps)
 
 
-def _apply_strength(styliser: Styliser, text: str, strength: float, spec: MethodSpec) -> tuple[Styliser, str]:
-    """Methods without a style space of their own get ``strength`` as a pixel blend with the frame."""
-    if strength >= 1.0 or spec.native_strength:
+def apply_strength(styliser: Styliser, text: str, spec: MethodSpec, optimise: OptimiseConfig,
+                   request: BuildRequest, fps: float | Fraction | None = None) -> tuple[Styliser, str]:
+    """Wrap ``styliser`` (built at full strength) for ``optimise.strength`` and ``optimise.style_curve``.
+
+    * A strength below 1 or a strength curve: :class:`StrengthBlend` — the method's own interpolation first when it
+      has one (``spec.native_strength``), then a pixel blend with the frame, so 0 is the frame and 1 the full style.
+    * A style curve: the method re-weights its styles in its own space when it can (``native_strength`` methods:
+      embeddings, AdaIN/WCT statistics); otherwise one styliser per style, blended in pixels (:class:`StyleBlend`).
+    * Either curve: :class:`~vidstyle.schedule.ScheduledStyliser` sets both frame by frame.
+
+    Only per-frame methods take strengths below 1 or curves (the others' frames depend on each other).
+    """
+    from .curves import Curve, parse_strength, parse_style_curve, style_names
+
+    strength = parse_strength(optimise.strength, "--strength", optimise.strength_interp)
+    styles = None
+    if optimise.style_curve is not None:
+        if len(request.styles) < 2:
+            raise VidstyleError("--style-curve cross-fades between styles; give two or more --style")
+        styles = parse_style_curve(optimise.style_curve, style_names(request.styles), "--style-curve",
+                                   optimise.strength_interp)
+    curve = isinstance(strength, Curve) or styles is not None
+    if not isinstance(strength, Curve) and styles is None and strength >= 1.0:
         return styliser, text
     if styliser.temporal_mode is not TemporalMode.PER_FRAME:
-        raise VidstyleError(f"--strength below 1 is not available with --method {spec.name} (its frames depend on "
+        what = ("a --strength curve" if isinstance(strength, Curve) else "--style-curve" if styles is not None
+                else "--strength below 1")
+        raise VidstyleError(f"{what} is not available with --method {spec.name} (its frames depend on "
                             "each other); use a per-frame method such as fast, magenta or adain")
-    return StrengthBlend(styliser, strength), f"{text}, strength {strength:g} (pixel blend with the frame)"
+    notes = []
+    if styles is not None:
+        if spec.native_strength:
+            notes.append(f"style curve {styles.text!r} (in the method's own space)")
+        else:  # one styliser per style, mixed in pixels
+            if request.model is not None or Need.STYLE not in spec.needs:
+                raise VidstyleError(f"--style-curve needs a method that uses the --style images; --method {spec.name} "
+                                    "with a trained model has one fixed style")
+            per_style = [spec.build(dataclasses.replace(request, styles=[s]))[0] for s in request.styles]
+            styliser = StyleBlend(per_style)
+            notes.append(f"style curve {styles.text!r} (pixel blend of one render per style)")
+    if isinstance(strength, Curve) or strength < 1.0 or styles is not None:
+        start = strength.scalar_at(0, fps) if isinstance(strength, Curve) else strength
+        styliser = StrengthBlend(styliser, start, native=spec.native_strength)
+        how = "the method's own interpolation, then a pixel blend" if spec.native_strength else "pixel blend"
+        label = f"curve {strength.text!r}" if isinstance(strength, Curve) else f"{strength:g}"
+        if isinstance(strength, Curve) or strength < 1.0:
+            notes.append(f"strength {label} ({how} with the frame)")
+    if curve:
+        if styles is not None and spec.native_strength:
+            styliser.set_style_weights(styles.at(0, fps))
+        styliser = ScheduledStyliser(styliser, strength if isinstance(strength, Curve) else None, styles, fps)
+    return styliser, ", ".join([text, *notes])
 
 
-__all__ = ["AUTO", "auto_candidates", "build_styliser", "choose_auto", "method_choices"]
+__all__ = ["AUTO", "apply_strength", "auto_candidates", "build_styliser", "choose_auto", "method_choices"]

@@ -12,6 +12,7 @@ the flow and stylisation done here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator
 from .progress import progress_bar
+from .schedule import TemporalSchedule
 from .stylise.base import FrameState, Styliser, TemporalMode
 from .temporal import TemporalState
 
@@ -95,6 +97,17 @@ class StageTimer:
         return {k: 1000 * v / max(frames, 1) for k, v in self.totals.items()}
 
 
+def flow_config_for(mode: TemporalMode, cfg: TemporalConfig) -> TemporalConfig:
+    """``cfg`` with the flow size for ``mode``: per-frame methods use the flow only to blend, so it is estimated at
+    ``cfg.blend_flow_max_side`` (cheaper, same measured stability); sequential and self-consistent methods, whose
+    losses use it, at ``cfg.flow_max_side``."""
+    side = cfg.blend_flow_max_side
+    if mode is not TemporalMode.PER_FRAME or side is None:
+        return cfg
+    limit = side if cfg.flow_max_side is None else min(side, cfg.flow_max_side)
+    return dataclasses.replace(cfg, flow_max_side=limit)
+
+
 def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEstimator | None,
                  temporal_cfg: TemporalConfig = TemporalConfig(), progress: bool = True,
                  discard_first: int = 0, description: str = "stylising") -> PipelineStats:
@@ -112,7 +125,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
             cuts) with the flows estimated here in ``state.window`` and are not blended.
         flow_estimator: flow between consecutive frames; None disables temporal consistency
             (cuts are then still detected from colour histograms).
-        temporal_cfg: blending strength and cut thresholds.
+        temporal_cfg: blending strength and cut thresholds (flow size: :func:`flow_config_for`).
         progress: show a progress bar (frames, fps, ETA).
         discard_first: frames processed for the temporal state only, not written (warm-up of
             a chunk in a batch render).
@@ -122,11 +135,12 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
     """
     device = getattr(reader, "device", None)
     timer = StageTimer(device)
-    state = TemporalState(temporal_cfg, flow_estimator)
-    stats = PipelineStats()
-    info = getattr(reader, "info", None)
-    total = info.frame_count if info is not None else None
     mode = styliser.temporal_mode
+    info = getattr(reader, "info", None)
+    schedule = TemporalSchedule(temporal_cfg, info.fps if info is not None else None)  # --temporal-strength curve
+    state = TemporalState(flow_config_for(mode, schedule.cfg), flow_estimator)
+    stats = PipelineStats()
+    total = info.frame_count if info is not None else None
     start = time.perf_counter()
     with progress_bar(total, description, enabled=progress) as bar:
         batches = iter(reader)
@@ -136,6 +150,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
             if batch is None:
                 break
             frames = batch.frames
+            indices = list(batch.indices) or list(range(stats.processed, stats.processed + len(frames)))
             with timer("flow"):
                 observations = state.observe(frames)
             if mode is TemporalMode.SEQUENTIAL:  # one frame at a time, with the previous output and its flow
@@ -162,6 +177,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                         if mode is TemporalMode.SELF_CONSISTENT:  # the flows estimated above, once
                             window = FrameState(window=(state.frame_state(observations[a]),
                                                         *(o.state for o in observations[a + 1:b])))
+                        styliser.set_frames(indices[a:b])  # strength / style curves (vidstyle.schedule)
                         parts.append(styliser.stylise(frames[a:b], window))
                     stylised = follow_exposure(torch.cat(parts), frames, temporal_cfg)
                 with timer("blend"):
@@ -169,7 +185,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                     for i, obs in enumerate(observations):
                         # Self-consistent stylisers are not blended again.
                         out = stylised[i:i + 1] if mode is TemporalMode.SELF_CONSISTENT else \
-                            state.blend(stylised[i:i + 1], obs)
+                            schedule.apply(stylised[i:i + 1], state.blend(stylised[i:i + 1], obs), indices[i])
                         state.commit(out)
                         outputs.append(out)
                     result = torch.cat(outputs)
@@ -212,7 +228,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
                   temporal: TemporalConfig = TemporalConfig(), flow: FlowConfig = FlowConfig(),
                   optimise: OptimiseConfig = OptimiseConfig(), device: str = "auto", force: bool = False,
                   progress: bool = True, frames: tuple[int, int] | None = None, discard_first: int = 0,
-                  on_method=None, backend: str = "auto", keyframes: KeyframeConfig = KeyframeConfig()) -> PipelineStats:
+                  on_method=None, backend: str = "auto", mask: str | Path | None = None, invert_mask: bool = False,
+                  feather: float = 0.0, keyframes: KeyframeConfig = KeyframeConfig()) -> PipelineStats:
     """Stylise a video file (or a folder of frames) into a new video, streaming.
 
     Args:
@@ -231,6 +248,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         discard_first: frames rendered for the temporal state but not written.
         on_method: called with the one-line description of the chosen method before rendering.
         backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime on the CPU).
+        mask: a frame-aligned matte (video, image folder or still; white = stylise) composited per frame
+            (:mod:`vidstyle.matte_video`); ``invert_mask`` stylises outside it, ``feather`` softens its edge (px).
         keyframes: keyframe-guided stylisation (:mod:`vidstyle.keyframes`); ``method`` then fills what the
             keyframes do not reach.
 
@@ -273,6 +292,13 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             check_keyframes(keyframes, reader.info)
             if not temporal.enabled:
                 raise VidstyleError("keyframes are propagated along the optical flow; drop --no-temporal")
+            if mask is not None:  # the matte wrapper holds every input frame until it is written: not bounded here
+                raise VidstyleError("--mask with keyframes is not supported yet; render without --mask")
+        matte = None
+        if mask is not None:  # checked before any work; streamed beside the clip (vidstyle.matte_video)
+            from .matte_video import open_matte
+
+            matte = open_matte(mask, reader.info, invert_mask, feather)
         estimator = None
         if temporal.enabled:
             estimator = get_estimator(flow.method, flow.weights, device=dev)
@@ -280,7 +306,7 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         compile = should_compile(video.compile, info.frame_count, info.width, info.height)
         styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
-                                               compile=compile)
+                                               compile=compile, precision=video.precision, fps=info.fps)
         if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0 and not keyframes.active:
             estimator = None  # nothing would use the flow
         key_styliser = None
@@ -297,17 +323,19 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             on_method(description)
         with VideoWriter(output, reader.info, codec=video.codec, crf=video.crf, preset=video.preset,
                          audio=video.audio, force=force) as writer:
+            source, sink = (matte.reader(reader), matte.writer(writer)) if matte else (reader, writer)
             if keyframes.active:
                 from .keyframes import run_keyframed
 
-                stats = run_keyframed(reader, writer, styliser, keyframes, flow_estimator=estimator,  # type: ignore[arg-type]
+                stats = run_keyframed(source, sink, styliser, keyframes, flow_estimator=estimator,  # type: ignore[arg-type]
                                       keyframe_styliser=key_styliser, temporal_cfg=temporal, progress=progress)
             else:
-                stats = run_pipeline(reader, writer, styliser, flow_estimator=estimator, temporal_cfg=temporal,
+                stats = run_pipeline(source, sink, styliser, flow_estimator=estimator, temporal_cfg=temporal,
                                      progress=progress, discard_first=discard_first)
     stats.output = output
     stats.method = description
     return stats
 
 
-__all__ = ["STAGES", "PipelineStats", "StageTimer", "default_video_output", "run_pipeline", "stylise_video"]
+__all__ = ["STAGES", "PipelineStats", "StageTimer", "default_video_output", "flow_config_for", "run_pipeline",
+           "stylise_video"]

@@ -287,8 +287,7 @@ class TemporalState:
             size = (max(8, round(h * scale)), max(8, round(w * scale)))
             current, previous = (F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
                                  for x in (current, previous))
-        flow = self.estimator.estimate(current, previous)
-        back = self.estimator.estimate(previous, current)
+        flow, back = self.estimator.estimate_pair(current, previous)
         mask = reliability_mask(flow, back)
         reliable = matched_fraction(current, previous, flow, mask, self.cfg.cut_match_tolerance).tolist()
         if small:

@@ -39,7 +39,11 @@ __all__ = [
 
 def __getattr__(name: str):
     # The coordinator pulls in the executors and media code; import it on first use only.
-    if name in ("run_batch", "BatchResult"):
+    if name == "BatchResult":
+        from .outcome import BatchResult
+
+        return BatchResult
+    if name == "run_batch":
         from . import run
 
         return getattr(run, name)

@@ -95,7 +95,9 @@ def render_chunk(task: ChunkTask) -> ChunkResult:
         stats = stylise_video(task.input, out, styles=[Path(s) for s in task.styles], model=task.model,
                               method=task.method, video=video, temporal=cfg["temporal"], flow=cfg["flow"],
                               optimise=cfg["optimise"], device=task.device, force=True, progress=False,
-                              frames=(task.first, task.end), discard_first=task.discard)
+                              frames=(task.first, task.end), discard_first=task.discard,
+                              mask=task.extra.get("mask"), invert_mask=bool(task.extra.get("invert_mask", False)),
+                              feather=float(task.extra.get("feather", 0.0)))
         written = getattr(stats, "frames", task.frames)
         if written != task.frames:
             out.unlink(missing_ok=True)

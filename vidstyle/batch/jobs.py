@@ -12,6 +12,7 @@ A job file holds ``[defaults]`` and a list of ``[[job]]`` tables::
     name = "shot010"
     inputs = ["plates/sh010.mp4", "plates/sh02*.mp4", "plates/sh030_frames/"]
     styles = ["styles/starry.jpg", ["styles/scream.jpg", "styles/udnie.jpg"]]   # a nested list is a blend
+    mask = "roto/{input_stem}_matte.mp4"              # optional frame-aligned matte per input (white = stylise)
     [job.temporal]                                    # per-job overrides of vidstyle.config dataclasses
     strength = 0.8
 
@@ -72,6 +73,13 @@ class Settings:
     retries: int = 2
     frames: tuple[int, int] | None = None  # (first, last) frame indices, inclusive
     ewarp: bool = False  # measure the temporal warping error (METRICS.md) of each output for the report
+    mask: str | None = None  # matte per input (video, frame folder or still; {input_stem} {input_name} {job})
+    invert_mask: bool = False  # stylise outside the mask
+    feather: float = 0.0  # soften the mask's edge over this many pixels
+
+
+#: Fields allowed in a ``mask`` template.
+MASK_FIELDS = ("job", "input_stem", "input_name")
 
 
 #: Keys only ``[defaults]`` may hold (they concern the whole batch).
@@ -208,6 +216,14 @@ def _check_type(where: _Where, keypath: tuple, value: Any, default: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _takes_text(cls: type, key: str) -> bool:
+    """Text is allowed beside the default's type: the field is typed ``float | str`` or listed in the config's
+    ``CURVES`` (a number or a keyframed curve)."""
+    import typing
+
+    return key in getattr(cls, "CURVES", ()) or str in typing.get_args(typing.get_type_hints(cls).get(key))
+
+
 def _section(where: _Where, keypath: tuple, values: Any, cls: type, base: Any) -> Any:
     """``base`` with the table's values; every bad key or value is recorded (the good ones still apply)."""
     if not isinstance(values, dict):
@@ -218,7 +234,8 @@ def _section(where: _Where, keypath: tuple, values: Any, cls: type, base: Any) -
         with where.collect():
             if key not in fields:
                 raise where.error(keypath + (key,), f"unknown key; known: {', '.join(sorted(fields))}")
-            value = _check_type(where, keypath + (key,), value, getattr(base, key))
+            if not (isinstance(value, str) and _takes_text(cls, key)):  # e.g. strength: a number or a curve
+                value = _check_type(where, keypath + (key,), value, getattr(base, key))
             _validated(where, keypath, base, {key: value})  # this value on its own
             changes[key] = value
     return _validated(where, keypath, base, changes)
@@ -265,7 +282,21 @@ def _setting(where: _Where, kp: tuple, name: str, value: Any, base: Settings) ->
         if not isinstance(value, str):
             raise where.error(kp, f"expected a preset name or path, got {value!r}")
         return value
+    if name == "mask":
+        if not isinstance(value, str) or not value:
+            raise where.error(kp, f"expected a matte path or template such as \"roto/{{input_stem}}_matte.mp4\", "
+                                  f"got {value!r}")
+        try:
+            fields = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
+        except ValueError as e:
+            raise where.error(kp, f"bad template {value!r}: {e}") from None
+        if fields - set(MASK_FIELDS):
+            raise where.error(kp, f"unknown template field {{{min(fields - set(MASK_FIELDS))}}}; "
+                                  f"use {', '.join('{' + t + '}' for t in MASK_FIELDS)}")
+        return value
     value = _check_type(where, kp, value, getattr(base, name))
+    if name == "feather" and value < 0:
+        raise where.error(kp, f"must be >= 0 pixels, got {value}")
     if name == "chunk_frames" and value < 1 or name in ("warmup", "cut_snap", "retries") and value < 0:
         raise where.error(kp, f"must be {'>= 1' if name == 'chunk_frames' else '>= 0'}, got {value}")
     if name == "method":
@@ -361,6 +392,12 @@ def _styles(where: _Where, keypath: tuple, values: Any, base: Path) -> tuple[tup
             paths.append(p)
         out.append(tuple(paths))
     return tuple(out)
+
+
+def mask_path(template: str, job: str, input: Path, base: Path) -> Path:
+    """A job's ``mask`` template filled in for one input (relative paths are relative to the job file's folder)."""
+    p = Path(template.format(job=job, input_stem=input.stem, input_name=input.name))
+    return (p if p.is_absolute() else base / p).resolve()
 
 
 # ---------------------------------------------------------------- entry point
@@ -497,6 +534,13 @@ def _job(where: _Where, kp: tuple, i: int, table: dict, defaults: dict, default_
     if not styles and not models and not ("styles" in table or "styles" in defaults):
         where.problems.append(str(where.error(kp, "no styles and no models; add styles = [\"style.jpg\"] or "
                                                   "models = [\"name\"]")))
+    if settings.mask is not None:
+        origin = kp if "mask" in table else ("defaults",)
+        for inp in inputs:
+            matte = mask_path(settings.mask, str(name), inp, base)
+            if not matte.exists():
+                where.problems.append(str(where.error(origin + ("mask",), f"matte {matte} for input {inp.name} "
+                                                                         "not found")))
     if len(where.problems) > before:
         return None
     return Job(name=str(name), index=i, inputs=inputs, styles=styles, models=models, settings=settings,
@@ -513,5 +557,6 @@ __all__ = [
     "key_lines",
     "load_jobs",
     "load_preset_configs",
+    "mask_path",
     "preset_path",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 from ..config import TemporalConfig
 from ..errors import VidstyleError
 from .chunks import Chunk, chunk_bounds
-from .jobs import Job, JobFile
+from .jobs import Job, JobFile, mask_path
 from .state import BatchState
 
 
@@ -48,6 +48,9 @@ class Shot:
     retries: int
     ewarp: bool = False
     pts: tuple[int, ...] = dataclasses.field(default=(), repr=False)  # source timestamps of the shot's frames
+    mask: Path | None = None  # frame-aligned matte of the input (vidstyle.matte_video)
+    invert_mask: bool = False
+    feather: float = 0.0
 
     def chunk_key(self, chunk: Chunk) -> str:
         return f"{self.shot_id}-{chunk.warm_start:06d}-{chunk.start:06d}-{chunk.end:06d}"
@@ -87,6 +90,9 @@ class Plan:
             cuts = f", cuts at {', '.join(str(f0 + c) for c in shot.cuts)}" if shot.cuts else ""
             n = len(shot.chunks)
             lines.append(f"  [{shot.job}] {shot.input} × {shot.style_name} ({shot.method}) -> {shot.output}")
+            if shot.mask is not None:
+                lines.append(f"      mask {shot.mask}" + (" (inverted)" if shot.invert_mask else "") +
+                             (f", feather {shot.feather:g} px" if shot.feather else ""))
             lines.append(f"      frames {f0}-{f0 + shot.n_frames - 1} ({shot.n_frames}){cuts}; "
                          f"{n} chunk{'s' if n != 1 else ''} (+warm-up):")
             lines.append("      " + "  ".join(
@@ -152,6 +158,22 @@ def probe_input(path: Path, temporal: TemporalConfig | None = None) -> dict[str,
     return probe
 
 
+def _checked_matte(job_file: JobFile, job: Job, inp: Path, frames: int) -> Path:
+    """The job's matte for ``inp``, checked against it (exact frame count, aspect ratio) before anything renders."""
+    from ..matte_video import validate_matte
+    from ..media.reader import open_frames
+
+    assert job.settings.mask is not None
+    matte = mask_path(job.settings.mask, job.name, inp, job_file.path.parent)
+    with open_frames(inp, prefetch=0) as reader:
+        hw = (reader.info.height, reader.info.width)
+    try:
+        validate_matte(matte, hw, frames, "mask")
+    except VidstyleError as e:
+        raise VidstyleError(f"{job_file.path}: job {job.name!r}: {e} ({inp.name})") from None
+    return matte
+
+
 def _render_variants(job: Job) -> list[tuple[str, tuple[Path, ...], str | None]]:
     """``(style_name, style paths, model)`` for each render of a job."""
     out = [("+".join(p.stem for p in group), group, None) for group in job.styles]
@@ -193,6 +215,7 @@ def build_plan(job_file: JobFile, state: BatchState | None = None) -> Plan:
             n = last - first + 1
             cuts = tuple(c - first for c in probe["cuts"] if first < c <= last)
             chunks = tuple(chunk_bounds(n, s.chunk_frames, s.warmup, cuts, s.cut_snap))
+            matte = _checked_matte(job_file, job, inp, total) if s.mask is not None else None
             for style_name, styles, model in _render_variants(job):
                 fields = {"job": job.name, "input_stem": inp.stem, "input_name": inp.name, "style": style_name,
                           "method": s.method, "preset": s.preset or "default"}
@@ -204,12 +227,14 @@ def build_plan(job_file: JobFile, state: BatchState | None = None) -> Plan:
                     raise VidstyleError(f"{job_file.path}: {label} and {outputs[out]} both write {out}; "
                                         "put {input_stem} and {style} in the output template")
                 outputs[out] = label
+                mask_key = [_file_identity(matte), s.invert_mask, s.feather] if matte is not None else None
                 shot_id = _digest([ident, [_file_identity(p) for p in styles], model, s.method,
-                                   _configs_repr(job.configs), first, n])
+                                   _configs_repr(job.configs), first, n] + ([mask_key] if mask_key else []))
                 shots.append(Shot(job=job.name, input=inp, style_name=style_name, styles=styles, model=model,
                                   method=s.method, output=out, device=s.device, configs=job.configs,
                                   shot_id=shot_id, first=first, n_frames=n, cuts=cuts, chunks=chunks,
-                                  retries=s.retries, ewarp=s.ewarp, pts=tuple(probe["pts"][first:last + 1])))
+                                  retries=s.retries, ewarp=s.ewarp, pts=tuple(probe["pts"][first:last + 1]),
+                                  mask=matte, invert_mask=s.invert_mask, feather=s.feather))
     return Plan(job_file=job_file, shots=tuple(shots))
 
 

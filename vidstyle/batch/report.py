@@ -17,8 +17,8 @@ import torch
 from .state import write_json_atomic
 
 if TYPE_CHECKING:
+    from .outcome import BatchResult, ShotOutcome
     from .plan import Plan, Shot
-    from .run import BatchResult, ShotOutcome
 
 THUMB_HEIGHT = 90
 THUMB_COUNT = 6

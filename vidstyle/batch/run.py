@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,41 +18,10 @@ from ..errors import VidstyleError
 from ..progress import progress_bar
 from .assemble import assemble_shot
 from .executors import ChunkError, ChunkTask, make_executor
+from .outcome import BatchResult, ShotOutcome
 from .plan import Plan, Shot
 from .report import measure_ewarp, write_report
 from .state import BatchState
-
-
-@dataclass
-class ShotOutcome:
-    """What happened to one output in this run (the report's rows)."""
-
-    shot: Shot
-    status: str = "pending"  # done | cached | failed | pending
-    chunks_done: int = 0
-    chunks_rendered: int = 0  # rendered in this run (not reused)
-    render_seconds: float = 0.0  # summed over chunks, this run and earlier ones
-    assemble_seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
-    attempts: int = 0
-    e_warp: dict[str, Any] | None = None  # METRICS.md warping error (k=1), when the job asks for it
-    thumbnail: Path | None = None
-
-    @property
-    def frames(self) -> int:
-        return self.shot.n_frames
-
-
-@dataclass
-class BatchResult:
-    outcomes: list[ShotOutcome]
-    wall_seconds: float
-    report_json: Path | None = None
-    report_html: Path | None = None
-
-    @property
-    def ok(self) -> bool:
-        return all(o.status in ("done", "cached") for o in self.outcomes)
 
 
 def _task(plan: Plan, shot: Shot, chunk) -> ChunkTask:
@@ -61,7 +29,9 @@ def _task(plan: Plan, shot: Shot, chunk) -> ChunkTask:
                      output=str(shot.chunk_path(plan.work_dir, chunk)), styles=tuple(str(s) for s in shot.styles),
                      model=shot.model, method=shot.method, configs=shot.configs, device=shot.device,
                      first=shot.first + chunk.warm_start, end=shot.first + chunk.end, discard=chunk.warmup,
-                     frames=chunk.frames)
+                     frames=chunk.frames,
+                     extra={"mask": str(shot.mask), "invert_mask": shot.invert_mask, "feather": shot.feather}
+                     if shot.mask is not None else {})
 
 
 def _output_is_ours(state: BatchState, shot: Shot) -> bool:

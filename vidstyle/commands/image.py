@@ -16,7 +16,9 @@ from ..cli import (
     SeedOpt,
     StepsOpt,
     StrengthOpt,
+    StyleScaleOpt,
     StyleViewOpt,
+    TileOpt,
     VggOpt,
     app,
     default_output,
@@ -57,7 +59,8 @@ def image(
     style_view: StyleViewOpt = None,
     preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the content's colours.")] = False,
     color_method: Annotated[ColourMethod, typer.Option(help="How --preserve-color works.")] = "luminance",  # type: ignore[valid-type, assignment]
-    style_scale: Annotated[Optional[float], typer.Option(min=0.05, max=8.0, help="Style image size relative to the output.")] = None,
+    style_scale: StyleScaleOpt = None,
+    tile: TileOpt = None,
     init: Annotated[Optional[str], typer.Option(help="content, noise, or an image path.")] = None,
     scales: Annotated[Optional[int], typer.Option(min=1, max=6, help="Coarse-to-fine pyramid levels.")] = None,
     optimizer: Annotated[Optional[Optimizer], typer.Option(show_default=OptimiseConfig.optimizer, help="Optimiser.")] = None,  # type: ignore[valid-type]
@@ -94,7 +97,7 @@ def image(
     out = output or default_output(content, style or ([geometry_style] if geometry_style else [Path(model or "model")]), ".png")
     cfg = replace(OptimiseConfig(), size=size, steps=steps, style_weight=style_weight, content_weight=content_weight,
                   tv_weight=tv_weight, style_blend=parse_floats(style_weights, "--style-weights"),
-                  preserve_color=str(color_method.value) if preserve_color else None, style_scale=style_scale,
+                  preserve_color=str(color_method.value) if preserve_color else None, style_scale=style_scale, tile=tile,
                   init=init, scales=scales, optimizer=str(optimizer.value) if optimizer else None, seed=seed,
                   vgg_source=vgg, strength=strength, style_view=str(style_view.value) if style_view else None,
                   mrf_weight=loss_mrf, histogram_weight=loss_histogram, laplacian_weight=loss_laplacian)

@@ -12,8 +12,11 @@ from ..cli import (
     ForceOpt,
     QuietOpt,
     StepsOpt,
+    StrengthInterpOpt,
     StrengthOpt,
+    StyleScaleOpt,
     StyleViewOpt,
+    TileOpt,
     app,
     choices,
     literal_choices,
@@ -53,6 +56,7 @@ Flow = choices("Flow", _flow_names())
 Codec = choices("Codec", _codec_names())
 Backend = choices("Backend", _backend_names())
 Compile = literal_choices("Compile", VideoConfig, "compile")
+Precision = literal_choices("Precision", VideoConfig, "precision")
 
 
 def _method_help() -> str:
@@ -68,11 +72,18 @@ def run(
     method: Annotated[Method, typer.Option(help=_method_help())] = "auto",  # type: ignore[valid-type, assignment]
     style_weights: Annotated[str | None, typer.Option(help="Blend weights for several styles, e.g. 0.7,0.3.")] = None,
     strength: StrengthOpt = None,
+    strength_interp: StrengthInterpOpt = None,
+    style_curve: Annotated[str | None, typer.Option(metavar="CURVE", help="Style transitions over the clip, e.g. \"0:a, 5s:a, 7s:b\" (styles by file stem or 0-based index): cross-faded in the method's style space (magenta, adain, wct), else in pixels.")] = None,
     style_view: StyleViewOpt = None,
+    style_scale: StyleScaleOpt = None,
+    tile: TileOpt = None,
+    mask: Annotated[Path | None, typer.Option(help="Matte (white = stylise), frame-aligned: a video, a folder of frames or one still image.")] = None,
+    invert_mask: Annotated[bool, typer.Option("--invert-mask", help="Stylise outside the --mask instead.")] = False,
+    feather: Annotated[float, typer.Option(min=0.0, help="Soften the --mask edge over this many pixels.")] = 0.0,
     size: Annotated[int | None, typer.Option(min=16, show_default="the input's", help="Long side of the output in pixels.")] = None,
     flow: Annotated[Flow, typer.Option(help="Optical flow for temporal consistency.")] = "dis",  # type: ignore[valid-type, assignment]
     flow_weights: Annotated[Path | None, typer.Option(help="RAFT weight file (.pth).")] = None,
-    temporal_strength: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Weight of the warped previous frame in reliable regions.")] = None,
+    temporal_strength: Annotated[str | None, typer.Option(metavar="S|CURVE", show_default="0.7", help="Weight of the warped previous frame in reliable regions, 0–1, or a keyframed curve like --strength.")] = None,
     no_temporal: Annotated[bool, typer.Option("--no-temporal", help="Stylise every frame on its own (no flow).")] = False,
     batch_size: Annotated[int | None, typer.Option(min=1, show_default=str(VideoConfig.batch_size), help="Frames per batch (the multi-pass window).")] = None,
     start: Annotated[float | None, typer.Option(min=0.0, help="Start time in seconds.")] = None,
@@ -88,12 +99,15 @@ def run(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
     backend: Annotated[Backend, typer.Option(help="Feed-forward inference: onnx (onnxruntime), torch, or auto: onnxruntime on the CPU (fastest measured, no compile wait) unless the network is compiled, torch on CUDA.")] = "auto",  # type: ignore[valid-type, assignment]
     compile: Annotated[Compile, typer.Option(help="torch.compile the networks; auto: long clips (≥ 40 M pixels in all), where it pays back.")] = VideoConfig.compile,  # type: ignore[valid-type, assignment]
+    precision: Annotated[Precision, typer.Option(help="CPU inference of the per-frame networks through onnxruntime: fp32, int8 (quantised once per network, calibrated on real frames), or auto (int8 where it measured faster and within 0.01 mean |Δ|).")] = VideoConfig.precision,  # type: ignore[valid-type, assignment]
     keyframes: Annotated[str | None, typer.Option(help="Keyframe-guided: stylise these frames with --keyframe-method and carry them along the flow to the others, e.g. 0,48,96 or every:48.")] = None,
     keyframe_images: Annotated[str | None, typer.Option(help="Keyframe-guided: painted frames taken as given, FRAME:IMAGE pairs at the rendered size, e.g. 0:k0.png,48:k48.png.")] = None,
     keyframe_method: Annotated[Method, typer.Option(help="Method that stylises the --keyframes (--method fills what they do not reach).")] = KeyframeConfig.method,  # type: ignore[valid-type, assignment]
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
+    preview: Annotated[bool, typer.Option("--preview", help="Render only a contact sheet of a few frames (with the full render's estimated time) and stop.")] = False,
+    preview_out: Annotated[Path | None, typer.Option(help="Where --preview writes the sheet (default: OUTPUT.preview.png).")] = None,
 ) -> None:
     """Stylise a video with temporal consistency: decode → flow → stylise → blend → encode."""
     from ..config import (
@@ -106,17 +120,35 @@ def run(
     from ..pipeline import stylise_video
 
     video = replace(VideoConfig(), size=size, batch_size=batch_size, start=start, end=end, crf=crf, preset=preset,
-                    codec=str(codec.value), audio=False if no_audio else None, compile=str(compile.value))
+                    codec=str(codec.value), audio=False if no_audio else None, compile=str(compile.value),
+                    precision=str(precision.value))
     offsets = parse_floats(long_term, "--long-term")
     if offsets is not None and any(o < 2 or o != int(o) for o in offsets):
         raise VidstyleError(f"--long-term takes whole frame offsets of 2 or more, got {long_term!r}")
-    temporal = replace(TemporalConfig(), strength=temporal_strength, later_steps=later_steps, passes=passes,
+    interp = str(strength_interp.value) if strength_interp else None
+    temporal = replace(TemporalConfig(), strength=temporal_strength, strength_interp=interp, later_steps=later_steps, passes=passes,
                        pass_steps=pass_steps, enabled=False if no_temporal else None,
                        long_term=tuple(int(o) for o in offsets) if offsets is not None else None)
     flow_cfg = replace(FlowConfig(), method=str(flow.value), weights=flow_weights)
-    optimise = replace(OptimiseConfig(), steps=steps, strength=strength,
+    if mask is None and (invert_mask or feather):
+        raise VidstyleError("--invert-mask and --feather apply to a --mask; give one")
+    optimise = replace(OptimiseConfig(), steps=steps, strength=strength, strength_interp=interp, style_curve=style_curve,
+                       style_scale=style_scale, tile=tile,
                        style_view=str(style_view.value) if style_view else None,
                        style_blend=parse_floats(style_weights, "--style-weights"))
+    if preview or preview_out is not None:
+        from ..pipeline import default_video_output
+        from ..preview import Look, format_duration, preview_output_for, render_preview
+
+        sheet = preview_out or preview_output_for(output or default_video_output(input, style or [], model))
+        result = render_preview(input, [Look(str(method.value), tuple(style or []), optimise, model)], sheet,
+                                size=size, start=start, end=end, temporal=temporal, flow=flow_cfg, device=device,
+                                backend=str(backend.value), precision=video.precision,
+                                force=force, progress=not quiet,
+                                on_look=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
+        typer.echo(f"wrote {result.summary()}; the full render would take ≈ "
+                   f"{format_duration(result.looks[0].estimate_s)}")
+        return
     from ..keyframes import parse_keyframe_images, parse_keyframes
 
     key_frames, every = parse_keyframes(keyframes)
@@ -124,7 +156,8 @@ def run(
                              method=str(keyframe_method.value))
     stats = stylise_video(input, output, styles=style or [], model=model, method=str(method.value), video=video,
                           temporal=temporal, flow=flow_cfg, optimise=optimise, device=device, force=force,
-                          progress=not quiet, backend=str(backend.value), keyframes=key_cfg,
+                          progress=not quiet, backend=str(backend.value), mask=mask, invert_mask=invert_mask,
+                          feather=feather, keyframes=key_cfg,
                           on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
     if stats.stopped_early:
         typer.echo(f"warning: {stats.stopped_early}; wrote the {stats.frames} frames that decoded", err=True)

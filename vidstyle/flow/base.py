@@ -24,6 +24,13 @@ class FlowEstimator(ABC):
     @abstractmethod
     def estimate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor: ...
 
+    def estimate_pair(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both directions, ``(estimate(a, b), estimate(b, a))`` (what a reliability mask needs).
+
+        Backends may do the two at once (OpenCV's run them on two threads).
+        """
+        return self.estimate(a, b), self.estimate(b, a)
+
 
 _REGISTRY: dict[str, Callable[..., FlowEstimator]] = {}
 

@@ -5,6 +5,8 @@ All tensors are on the working device; flows are ``N×2×H×W`` in pixels.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from kornia.filters import spatial_gradient
@@ -15,6 +17,23 @@ def coords_grid(n: int, h: int, w: int, device=None, dtype=torch.float32) -> tor
     ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype),
                             indexing="ij")
     return torch.stack([xs, ys]).unsqueeze(0).expand(n, 2, h, w)
+
+
+@functools.lru_cache(maxsize=16)
+def _axes(h: int, w: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel x (``1×1×1×W``) and y (``1×1×H×1``) coordinates, cached per size (made once per video)."""
+    xs = torch.arange(w, device=device, dtype=dtype).view(1, 1, 1, w)
+    ys = torch.arange(h, device=device, dtype=dtype).view(1, 1, h, 1)
+    return xs, ys
+
+
+@functools.lru_cache(maxsize=16)
+def _normalised_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """``grid_sample``'s identity grid ``1×H×W×2`` in [−1, 1] and the pixel → grid scale ``2``-vector."""
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], device=device, dtype=dtype)
+    xs, ys = _axes(h, w, device, dtype)
+    grid = torch.stack([xs[0, 0].expand(h, w), ys[0, 0].expand(h, w)], dim=-1).unsqueeze(0) * scale - 1.0
+    return grid, scale
 
 
 def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear", padding: str = "border") -> torch.Tensor:
@@ -31,19 +50,17 @@ def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear", paddin
 
     Convention: pixel centres at integer coordinates, ``align_corners=True``.
     """
-    n, _, h, w = image.shape
-    pos = coords_grid(n, h, w, image.device, flow.dtype) + flow
-    gx = 2.0 * pos[:, 0] / max(w - 1, 1) - 1.0
-    gy = 2.0 * pos[:, 1] / max(h - 1, 1) - 1.0
-    grid = torch.stack([gx, gy], dim=-1).to(image.dtype)
+    h, w = image.shape[-2:]
+    base, scale = _normalised_grid(h, w, flow.device, flow.dtype)
+    grid = torch.addcmul(base, flow.permute(0, 2, 3, 1), scale).to(image.dtype)  # N×H×W×2, (x, y) in [−1, 1]
     return F.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=True)
 
 
 def inside_frame(flow: torch.Tensor) -> torch.Tensor:
     """``N×1×H×W`` bool: ``p + flow(p)`` lies inside the frame."""
-    n, _, h, w = flow.shape
-    pos = coords_grid(n, h, w, flow.device, flow.dtype) + flow
-    x, y = pos[:, :1], pos[:, 1:]
+    h, w = flow.shape[-2:]
+    xs, ys = _axes(h, w, flow.device, flow.dtype)
+    x, y = xs + flow[:, :1], ys + flow[:, 1:]
     return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
 
 

@@ -569,7 +569,7 @@ class RecordSink:
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float = 30.0, force: bool = False,
                  codec: str = LiveConfig.record_codec, crf: int = LiveConfig.record_crf,
                  preset: str = LiveConfig.record_preset, max_queue: int = 4) -> None:
-        from .reader import VideoInfo
+        from .frames import VideoInfo
         from .writer import VideoWriter
 
         self.path = Path(path)

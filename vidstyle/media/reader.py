@@ -19,84 +19,18 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Self
 
 import av
 import numpy as np
 import torch
 
 from ..errors import MediaError
+from .frames import FrameBatch, FrameSource, VideoInfo, even_size, select_frame
 
 __all__ = ["FrameBatch", "VideoInfo", "VideoReader", "even_size", "open_frames"]
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a reader yields and where it came from.
-
-    ``width``/``height`` are those of the yielded frames (after rotation and resize);
-    ``frame_count``/``duration`` describe the selected range (the whole clip unless
-    ``start``/``end``/``frames`` were given), ``source_*`` the whole input.
-    """
-
-    path: Path
-    width: int
-    height: int
-    source_width: int  # coded size, before rotation
-    source_height: int
-    fps: Fraction | None  # average rate; None if unknown
-    time_base: Fraction  # of FrameBatch.pts
-    frame_count: int | None  # best estimate of the frames the reader yields; None if unknown
-    duration: float | None  # seconds, of the selected range
-    rotation: int  # display rotation applied, degrees counter-clockwise: 0, 90, 180 or 270
-    has_audio: bool
-    codec: str
-    is_sequence: bool
-    source_frame_count: int | None = None
-    source_duration: float | None = None
-    trimmed: bool = False  # start/end/frames selected part of the clip (the writer then trims the audio)
-
-
-@dataclass
-class FrameBatch:
-    """A batch of consecutive frames.
-
-    Attributes:
-        frames: ``N×3×H×W`` float32 RGB in [0, 1] on the reader's device.
-        pts: presentation timestamps in ``info.time_base`` (give them to the writer unchanged).
-        indices: 0-based frame indices in the source.
-    """
-
-    frames: torch.Tensor
-    pts: list[int] = field(default_factory=list)
-    indices: list[int] = field(default_factory=list)
-
-
-class FrameSource(Protocol):
-    """What :class:`VideoReader` needs from a decoder (a video file or an image folder)."""
-
-    info: VideoInfo
-    stopped_early: str | None
-
-    def frames(self) -> Iterator[tuple[int, int, np.ndarray]]:
-        """Yield ``(index, pts, H×W×3 uint8 RGB)`` for the selected frames, upright and resized.
-
-        Arrays may be views (e.g. rotated); the reader copies them into its batch.
-        """
-
-
-def even_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
-    """``(width, height)`` scaled so that the long side is ``long_side``, both even (≥ 2).
-
-    ``long_side=None`` returns the size unchanged (possibly odd).
-    """
-    if long_side is None:
-        return width, height
-    scale = long_side / max(width, height)
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
 def _rotation_k(degrees: float | None) -> int:
@@ -104,20 +38,6 @@ def _rotation_k(degrees: float | None) -> int:
     if not degrees:
         return 0
     return round(degrees / 90.0) % 4
-
-
-def _select(index: int, t: float, frames: tuple[int, int] | None, start: float | None, end: float | None) -> int:
-    """-1: before the selection (skip), 0: inside (keep), 1: after it (stop decoding)."""
-    if frames is not None:
-        if index < frames[0]:
-            return -1
-        if index >= frames[1]:
-            return 1
-    if start is not None and t < start - 1e-6:
-        return -1
-    if end is not None and t >= end - 1e-6:
-        return 1
-    return 0
 
 
 class _VideoFileSource:
@@ -220,7 +140,7 @@ class _VideoFileSource:
                     if pts is None:  # some raw/AVI streams: extrapolate from the previous frame
                         pts = 0 if prev_pts is None else prev_pts + step
                     prev_pts = pts
-                    where = _select(index, float((pts - self._t0) * self._tb), self.sel, self.start, self.end)
+                    where = select_frame(index, float((pts - self._t0) * self._tb), self.sel, self.start, self.end)
                     if where < 0:
                         continue
                     if where > 0:
@@ -246,6 +166,37 @@ class _VideoFileSource:
             self.stopped_early = (f"{self.path}: the stream ended after {got} frames but its header promises "
                                   f"about {estimate}; the file is probably truncated")
 
+
+    def frames_at(self, indices: list[int]) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(index, pts, H×W×3 uint8)`` for a few frames far apart (a preview), seeking to each instead of
+        decoding the whole clip: index ``i`` is the first frame at or after ``i / fps`` (exact for constant-rate
+        clips). Indices come out sorted; consecutive ones are decoded without a new seek."""
+        fps = self.info.fps
+        if not fps:
+            raise MediaError(f"{self.path}: its frame rate is unknown, so frames cannot be found by index")
+        step = 1 / (fps * self._tb)  # one frame in time-base ticks
+        with av.open(str(self.path)) as container:
+            stream = _video_stream(container, self.path)
+            stream.thread_type = "AUTO"
+            frames = None
+            last = None  # pts of the last decoded frame
+            for index in sorted(set(indices)):
+                target = self._t0 + index * step
+                if frames is None or last is None or target < last or target - last > 2 * fps * step:
+                    container.seek(int(target), stream=stream, backward=True, any_frame=False)
+                    frames = container.decode(stream)
+                try:
+                    for frame in frames:
+                        if frame.pts is None:
+                            continue
+                        last = frame.pts
+                        if frame.pts >= target - step / 2:
+                            yield index, frame.pts, self._to_array(frame)
+                            break
+                    else:
+                        return  # past the end of the stream
+                except av.FFmpegError as e:
+                    raise MediaError(f"{self.path}: cannot decode frame {index} ({_reason(e)})") from None
 
     def _reached_end(self, last_pts: int | None) -> bool:
         """The last decoded frame lies within 10 % (or one frame) of the header's duration."""
@@ -337,6 +288,28 @@ class VideoReader:
     def stopped_early(self) -> str | None:
         """Why decoding ended before the end of the stream (truncated/corrupt input), else None."""
         return self._source.stopped_early
+
+    def read_at(self, indices: list[int]) -> FrameBatch:
+        """The frames at these 0-based source indices (sorted, duplicates dropped) as one batch, decoding only what
+        is needed: a video file seeks to each (:meth:`_VideoFileSource.frames_at`), a folder reads those files.
+        Indices past the end are left out (``batch.indices`` says which came back)."""
+        wanted = sorted(set(int(i) for i in indices))
+        source = self._source
+        if hasattr(source, "frames_at"):
+            items = list(source.frames_at(wanted))
+        else:  # an image folder: a one-frame selection reads one file
+            from .sequence import ImageSequenceSource
+
+            assert isinstance(source, ImageSequenceSource)
+            n = len(source.files)
+            items = [next(ImageSequenceSource(self.info.path, source.size, None, None, (i, i + 1),
+                                              fps=float(self.info.fps or 25)).frames()) for i in wanted if i < n]
+        if not items:
+            raise MediaError(f"{self.info.path}: none of the frames {wanted} exist")
+        batch = torch.empty((len(items), 3, self.info.height, self.info.width), dtype=torch.float32)
+        for k, (_, _, array) in enumerate(items):
+            self._fill(batch, k, array)
+        return FrameBatch(batch.to(self.device), [p for _, p, _ in items], [i for i, _, _ in items])
 
     def __enter__(self) -> Self:
         return self

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ..config import IMAGE_SUFFIXES
 from ..errors import MediaError, VidstyleError
-from .reader import VideoInfo, _select, even_size
+from .frames import VideoInfo, even_size, select_frame
 
 __all__ = ["IMAGE_EXTS", "ImageSequenceSource", "ImageSequenceWriter", "list_frames"]
 
@@ -71,7 +71,7 @@ class ImageSequenceSource:
         out_w, out_h = even_size(w, h, size)
         rate = Fraction(fps).limit_denominator(1001)
         n = len(self.files)
-        selected = [i for i in range(n) if _select(i, float(i / rate), frames, start, end) == 0]
+        selected = [i for i in range(n) if select_frame(i, float(i / rate), frames, start, end) == 0]
         self.info = VideoInfo(
             path=folder, width=out_w, height=out_h, source_width=w, source_height=h, fps=rate,
             time_base=1 / rate, frame_count=len(selected), duration=float(len(selected) / rate), rotation=0,
@@ -85,7 +85,7 @@ class ImageSequenceSource:
         rate = self.info.fps
         w, h = self.info.width, self.info.height
         for i, path in enumerate(self.files):
-            where = _select(i, float(i / rate), self.sel, self.start, self.end)
+            where = select_frame(i, float(i / rate), self.sel, self.start, self.end)
             if where < 0:
                 continue
             if where > 0:

@@ -38,7 +38,7 @@ import torch
 from ..config import VideoConfig
 from ..errors import MediaError
 from .atomic import atomic_output, check_output
-from .reader import VideoInfo
+from .frames import VideoInfo
 from .sequence import ImageSequenceWriter
 
 __all__ = ["CODECS", "CONTAINERS", "VideoWriter", "frames_to_uint8"]

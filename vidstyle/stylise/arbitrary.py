@@ -77,6 +77,9 @@ class ArbitraryStyliser(Styliser):
         reg: WCT eigenvalue regularisation, relative to the mean eigenvalue.
         compile: ``torch.compile`` the encoder and decoders (inductor): seconds of compilation per frame
             size, then ~1.4× faster AdaIN frames at 640×360 on CPU — for long clips.
+        scale: ``--style-scale``: frames are encoded and decoded at their size ÷ ``scale`` and resized back, so
+            the style's strokes are ``scale``× larger relative to the output. (No tiling: the content statistics
+            AdaIN/WCT match are global to the frame.)
 
     Raises:
         WeightsError: a decoder file is missing (the message says how to train it), corrupt, or of the wrong level.
@@ -89,14 +92,14 @@ class ArbitraryStyliser(Styliser):
                  device: torch.device | str = "cpu", levels: Sequence[str] = WCT_LEVELS,
                  decoders: dict[str, Path | str] | None = None, style_size: int | None = 512,
                  encoder: VGGEncoder | None = None, vgg_source: str = "auto", reg: float = REG,
-                 compile: bool = False) -> None:
+                 compile: bool = False, scale: float = 1.0) -> None:
         if method not in METHODS:
             raise VidstyleError(f"unknown arbitrary-style method {method!r}; use adain or wct")
         if not styles:
             raise VidstyleError("at least one style image is needed")
         if not 0.0 <= alpha <= 1.0:
             raise VidstyleError(f"alpha must be in [0, 1], got {alpha}")
-        self.method, self.alpha, self.reg = method, float(alpha), reg
+        self.method, self.alpha, self.reg, self.scale = method, float(alpha), reg, float(scale)
         self.device = torch.device(device)
         self.levels = ("relu4_1",) if method == "adain" else tuple(levels)
         if not self.levels:
@@ -120,6 +123,7 @@ class ArbitraryStyliser(Styliser):
             self._decode = {level: compile_for_inference(d) for level, d in self.decoders.items()}
         self.style_images = [resize_long_side(s, style_size) if style_size and max(s.shape[-2:]) > style_size else s
                              for s in map(_as_image, styles)]
+        self._per_style: list[dict] | None = None  # each style's own statistics per level
         self._stats: dict[str, ColourStats] | dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         if self.colour_mode != "histogram":
             self._stats = self._style_statistics(self.style_images)
@@ -131,15 +135,36 @@ class ArbitraryStyliser(Styliser):
         """Blended per-level statistics: AdaIN ``(mean, std)`` ``1×C×1×1``; WCT :class:`ColourStats`."""
         per_style = [self.encoder(img.to(self.device), self.levels) for img in images]
         if self.method == "adain":
-            ms = [mean_std(f["relu4_1"]) for f in per_style]
+            self._per_style = [{"relu4_1": mean_std(f["relu4_1"])} for f in per_style]
+        else:
+            self._per_style = [{level: colour_stats(f[level][0], self.reg) for level in self.levels}
+                               for f in per_style]
+        return self._blend()
+
+    def _blend(self):
+        """The per-style statistics blended by ``weights`` (linear: AdaIN's mean/std, WCT's colouring maps)."""
+        assert self._per_style is not None
+        if self.method == "adain":
+            ms = [p["relu4_1"] for p in self._per_style]
             return {"relu4_1": (sum(w * m for w, (m, _) in zip(self.weights, ms)),
                                 sum(w * s for w, (_, s) in zip(self.weights, ms)))}
-        return {level: blend_stats([colour_stats(f[level][0], self.reg) for f in per_style], self.weights)
-                for level in self.levels}
+        return {level: blend_stats([p[level] for p in self._per_style], self.weights) for level in self.levels}
+
+    def set_strength(self, strength: float) -> None:
+        """``alpha``: 1 = the style's statistics, 0 = the content's own features (decoded)."""
+        if not 0.0 <= strength <= 1.0:
+            raise VidstyleError(f"alpha must be in [0, 1], got {strength}")
+        self.alpha = float(strength)
+
+    def set_style_weights(self, weights: Sequence[float]) -> None:
+        """Re-weight the styles' statistics (style transitions); cheap: each style's statistics are kept."""
+        self.weights = blend_weights(len(self.style_images), weights)
+        if self._per_style is not None:
+            self._stats = self._blend()
 
     def reset(self) -> None:
         if self.colour_mode == "histogram":
-            self._stats = None  # re-matched to the next shot's first frame
+            self._stats = self._per_style = None  # re-matched to the next shot's first frame
 
     # ------------------------------------------------------------------ per frame
 
@@ -165,6 +190,16 @@ class ArbitraryStyliser(Styliser):
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise VidstyleError(f"frames must be N×3×H×W RGB, got {tuple(frames.shape)}")
         frames = frames.to(self.device, torch.float32)
+        if self.scale != 1.0:
+            from ..nets.tiling import scaled_size
+
+            size = scaled_size(*frames.shape[-2:], self.scale)
+            small = F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=self.scale > 1)
+            out = self._stylise_at_size(small)
+            return F.interpolate(out, size=frames.shape[-2:], mode="bilinear", align_corners=False).clamp_(0, 1)
+        return self._stylise_at_size(frames)
+
+    def _stylise_at_size(self, frames: torch.Tensor) -> torch.Tensor:
         if self._stats is None:  # histogram colour preservation: styles take this frame's colours
             self._stats = self._style_statistics([match_colour(s, frames[:1].cpu()) for s in self.style_images])
         h, w = frames.shape[-2:]
@@ -206,10 +241,12 @@ def _builder(method: str):
         colour = optimise.preserve_color if optimise.preserve_color != "none" else False
         styliser = ArbitraryStyliser(list(request.styles), method=method, alpha=optimise.strength,
                                      style_weights=optimise.style_blend, preserve_color=colour,
-                                     device=request.device, vgg_source=optimise.vgg_source, compile=request.compile)
+                                     device=request.device, vgg_source=optimise.vgg_source, compile=request.compile,
+                                     scale=optimise.style_scale)
         how = " (torch.compile)" if request.compile else ""
+        scale = f", style scale {optimise.style_scale:g}" if optimise.style_scale != 1 else ""
         return styliser, (f"{method}: arbitrary style transfer with a trained decoder{how}, "
-                          f"style {request.style_names()}")
+                          f"style {request.style_names()}{scale}")
 
     return build
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -65,22 +66,99 @@ class Styliser(ABC):
     def reset(self) -> None:  # noqa: B027 - stateless stylisers need nothing
         """Forget temporal state (called at cuts)."""
 
+    # Parameters that may change from one ``stylise`` call to the next (strength and style over time,
+    # :mod:`vidstyle.schedule`). Stylisers with a style space of their own implement the setters
+    # (``native_strength`` methods of the registry); the others are wrapped (:class:`StrengthBlend`, :class:`StyleBlend`).
+
+    def set_frames(self, indices: Sequence[int]) -> None:  # noqa: B027 - only schedules need it
+        """The 0-based source frame indices of the frames of the next :meth:`stylise` call (the pipeline says)."""
+
+    def set_strength(self, strength: float) -> None:
+        """Interpolate in the method's own space: 1 = the full style, 0 = as close to the frame as the space goes."""
+        raise NotImplementedError(f"{type(self).__name__} has no strength of its own")
+
+    def set_style_weights(self, weights: Sequence[float]) -> None:
+        """Blend the styles (one weight each, summing to 1) in the method's own space."""
+        raise NotImplementedError(f"{type(self).__name__} cannot re-weight its styles")
+
+
+#: Native-strength methods (:class:`StrengthBlend`) blend pixels toward the frame only below this strength.
+NATIVE_FADE = 0.25
+
 
 class StrengthBlend(Styliser):
-    """``strength · styliser(x) + (1 − strength) · x``: how much of a per-frame method's stylisation is applied,
-    for methods with no style space of their own to interpolate in."""
+    """How much of the stylisation is applied: ``s · styliser(x) + (1 − s) · x``, for every per-frame method.
+
+    With ``native=True`` the styliser interpolates in its own space instead (``inner.set_strength(s)``: the
+    style embedding toward the frame's own, AdaIN/WCT features toward the content's), so the look weakens
+    rather than only fading; only below :data:`NATIVE_FADE` does a pixel blend (weight ``s / NATIVE_FADE``)
+    carry it on to the frame itself, since a method's own space ends at its rendering of the frame, not at
+    the frame. So for every method strength 0 is the frame (the styliser is skipped), 1 the full stylisation,
+    and a curve from 0 to 1 changes continuously.
+    """
 
     temporal_mode = TemporalMode.PER_FRAME
 
-    def __init__(self, inner: Styliser, strength: float) -> None:
-        self.inner, self.strength = inner, float(strength)
+    def __init__(self, inner: Styliser, strength: float = 1.0, native: bool = False) -> None:
+        self.inner, self.native = inner, native
+        self.set_strength(strength)
+
+    def set_strength(self, strength: float) -> None:
+        self.strength = float(strength)
+        if self.native:
+            self.inner.set_strength(self.strength)
+
+    def set_style_weights(self, weights: Sequence[float]) -> None:
+        self.inner.set_style_weights(weights)
 
     def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
+        if self.strength <= 0.0:
+            return frames.clone()
         out = self.inner.stylise(frames, state)
-        return torch.lerp(frames.to(out.device, out.dtype), out, self.strength)
+        weight = min(1.0, self.strength / NATIVE_FADE) if self.native else self.strength
+        if weight >= 1.0:
+            return out
+        return torch.lerp(frames.to(out.device, out.dtype), out, weight)
 
     def reset(self) -> None:
         self.inner.reset()
 
 
-__all__ = ["FrameState", "StrengthBlend", "Styliser", "TemporalMode"]
+class StyleBlend(Styliser):
+    """Several styles mixed in pixels: ``Σ wᵢ · stylisers[i](x)`` — style transitions for methods with no style
+    space to interpolate in (only stylisers with a non-zero weight run).
+
+    Args:
+        stylisers: one per-frame styliser per style.
+        weights: one weight each (normalised; default: all on the first).
+    """
+
+    temporal_mode = TemporalMode.PER_FRAME
+
+    def __init__(self, stylisers: Sequence[Styliser], weights: Sequence[float] | None = None) -> None:
+        if not stylisers:
+            raise ValueError("StyleBlend needs at least one styliser")
+        self.stylisers = list(stylisers)
+        self.set_style_weights(weights if weights is not None else [1.0] + [0.0] * (len(stylisers) - 1))
+
+    def set_style_weights(self, weights: Sequence[float]) -> None:
+        if len(weights) != len(self.stylisers) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"need {len(self.stylisers)} weights >= 0 with a positive sum, got {list(weights)}")
+        total = float(sum(weights))
+        self.weights = [float(w) / total for w in weights]
+
+    def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
+        out: torch.Tensor | None = None
+        for w, styliser in zip(self.weights, self.stylisers):
+            if w > 0:
+                y = styliser.stylise(frames, state) * w
+                out = y if out is None else out + y
+        assert out is not None
+        return out.clamp_(0, 1)
+
+    def reset(self) -> None:
+        for styliser in self.stylisers:
+            styliser.reset()
+
+
+__all__ = ["NATIVE_FADE", "FrameState", "StrengthBlend", "StyleBlend", "Styliser", "TemporalMode"]

@@ -18,7 +18,7 @@ from ..device import compile_for_inference, resolve_device
 from ..errors import VidstyleError
 from ..models_registry import find_model_for_style, load_transformer
 from ..nets.fused import fuse_for_inference
-from ..nets.transformer import run_at_size
+from ..nets.tiling import run_network
 from .base import FrameState, Styliser, TemporalMode
 from .registry import BuildRequest, MethodSpec, Need, register_method
 
@@ -50,29 +50,55 @@ class FeedForwardStyliser(Styliser):
         compile: wrap the network in ``torch.compile`` (worth it only for many frames of one size).
         backend: ``torch`` (default), ``onnx`` — onnxruntime on the CPU (exported once per weight file
             to ``~/.cache/vidstyle/onnx``) — or ``auto`` (:func:`pick_backend`).
+        precision: ``fp32``, ``int8`` or ``auto`` (:mod:`vidstyle.nets.int8`): int8 runs through onnxruntime, so it
+            makes ``auto`` pick that backend; ``precision_note`` says what was chosen and why.
+        scale: ``--style-scale``: the network runs at the frame's size ÷ ``scale`` (after ``internal_size``) and is
+            resized back, so strokes are ``scale``× larger relative to the output.
+        tile: tiled inference (:mod:`vidstyle.nets.tiling`): None = auto (from 2560×1440 up), 0 = never, N = tiles
+            of N px. Tiles always run on the eager (fused) torch network, whatever the backend.
     """
 
     temporal_mode = TemporalMode.PER_FRAME  # frame-by-frame; the pipeline may blend with flow on top
 
     def __init__(self, model: str | Path, device: str | torch.device = "cpu", internal_size: int | None = None,
-                 compile: bool = False, backend: str = "torch") -> None:
+                 compile: bool = False, backend: str = "torch", precision: str = "fp32", scale: float = 1.0,
+                 tile: int | None = None) -> None:
         self.device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         self.net, self.card = load_transformer(model, device=self.device)
         self.name = self.card.get("name", str(model))
-        self.internal_size = internal_size
+        self.internal_size, self.scale, self.tile = internal_size, float(scale), tile
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        self.backend = backend = pick_backend(backend, self.device, compile)
+        self.backend = backend = pick_backend(backend, self.device, compile and precision == "fp32")
+        self.precision, self.precision_note = "fp32", ""
+        if precision == "int8" and backend != "onnx" and self.device.type == "cpu":
+            raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
         if backend == "onnx":
             if self.device.type != "cpu":
                 raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
+            from ..nets.int8 import int8_graph
             from ..nets.onnx import OnnxNet, cached_onnx
 
-            self._forward = OnnxNet(cached_onnx(self.net, self.card["weights"]["sha256"])).stylise
+            key = self.card["weights"]["sha256"]
+            path, self.precision, self.precision_note = int8_graph(cached_onnx(self.net, key), key, precision,
+                                                                    self.device)
+            self._untiled = OnnxNet(path)
+            self._fused: torch.nn.Module | None = None  # made when a frame needs tiles
         else:
-            fused = fuse_for_inference(self.net)
-            net = compile_for_inference(fused) if compile else fused
-            self._forward = lambda x, internal_size=None: run_at_size(net, x, internal_size)
+            self._fused = fuse_for_inference(self.net)
+            self._untiled = compile_for_inference(self._fused) if compile else self._fused
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fused is None and self._needs_tiles(x):
+            self._fused = fuse_for_inference(self.net)
+        fused = self._fused
+        return run_network(fused if fused is not None else self._untiled, x, net=fused, scale=self.scale,
+                           internal_size=self.internal_size, tile=self.tile, untiled=self._untiled)
+
+    def _needs_tiles(self, x: torch.Tensor) -> bool:
+        from ..nets.tiling import scaled_size, should_tile
+
+        return should_tile(*scaled_size(*x.shape[-2:], self.scale, self.internal_size), self.tile) is not None
 
     @torch.inference_mode()
     def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
@@ -80,9 +106,9 @@ class FeedForwardStyliser(Styliser):
         x = frames.to(self.device, torch.float32)
         if self.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
-                y = self._forward(x, internal_size=self.internal_size)
+                y = self._forward(x)
         else:
-            y = self._forward(x, internal_size=self.internal_size)
+            y = self._forward(x)
         return y.float().clamp_(0, 1).to(frames.device)
 
 
@@ -132,9 +158,27 @@ def _build_fast(request: BuildRequest) -> tuple[Styliser, str]:
                                 "pass --model NAME (see `vidstyle models`) or use --method auto")
     device = torch.device(request.device)
     compile = request.compile and request.backend != "onnx"
-    styliser = FeedForwardStyliser(model, device=device, backend=request.backend, compile=compile)
-    where = " (onnxruntime)" if styliser.backend == "onnx" else " (torch.compile)" if compile else ""
-    return styliser, f"fast: feed-forward network {styliser.name}{where}"
+    from ..config import OptimiseConfig
+
+    optimise = request.optimise or OptimiseConfig()
+    styliser = FeedForwardStyliser(model, device=device, backend=request.backend, compile=compile,
+                                   precision=request.precision, scale=optimise.style_scale, tile=optimise.tile)
+    where = (f" (onnxruntime, {styliser.precision})" if styliser.backend == "onnx" else
+             " (torch.compile)" if styliser.backend == "torch" and compile else "")
+    note = f"; {styliser.precision_note}" if styliser.precision_note else ""
+    return styliser, f"fast: feed-forward network {styliser.name}{where}{network_notes(optimise)}{note}"
+
+
+def network_notes(optimise) -> str:  # noqa: ANN001 - an OptimiseConfig
+    """``", style scale 2 (network at ½ size)", ", tiles of 512 px"`` for a method line (empty at the defaults)."""
+    notes = ""
+    if optimise.style_scale != 1:
+        notes += f", style scale {optimise.style_scale:g} (network at 1/{optimise.style_scale:g} of the size)"
+    if optimise.tile == 0:
+        notes += ", never tiled"
+    elif optimise.tile is not None:
+        notes += f", tiles of {optimise.tile} px when larger"
+    return notes
 
 
 register_method(MethodSpec(

@@ -30,7 +30,7 @@ from ..config import OptimiseConfig, allowed_values
 from ..device import compile_for_inference
 from ..errors import VidstyleError
 from ..nets.magenta import STYLE_SIZE, StylePredictor, StyleTransformer, fuse_magenta, load_predictor, load_transformer
-from ..nets.transformer import run_at_size
+from ..nets.tiling import run_network, scaled_size, should_tile
 from .arbitrary import COLOUR_MODES, _as_image, _colour_mode
 from .base import FrameState, Styliser, TemporalMode
 from .optimise import blend_weights
@@ -78,6 +78,11 @@ class MagentaStyliser(Styliser):
         backend: ``auto``, ``torch`` or ``onnx`` (CPU only).
         compile: ``torch.compile`` the generator (torch backend; for long clips).
         internal_size: run the generator at this long side and upsample (live mode); None = full size.
+        scale: ``--style-scale``: the generator runs at the frame's size ÷ ``scale`` (after ``internal_size``) and is
+            resized back — strokes ``scale``× larger relative to the output (the predictor's 256 px view of the
+            style is what it was trained on and stays).
+        tile: tiled inference (:mod:`vidstyle.nets.tiling`): None = auto (from 2560×1440 up), 0 = never, N = tiles
+            of N px; tiles run on the eager fused generator whatever the backend.
         predictor, transformer: networks to use instead of the release's (tests, fine-tuned generators);
             ``transformer`` may also be the path of a generator saved by ``vidstyle train-multistyle``
             (:func:`~vidstyle.nets.magenta.load_generator_weights`, checksum-checked against its card).
@@ -89,7 +94,8 @@ class MagentaStyliser(Styliser):
                  strength: float = 1.0, preserve_color: bool | str | None = False, style_view: str = DEFAULT_VIEW,
                  device: torch.device | str = "cpu", backend: str = "auto", compile: bool = False,
                  internal_size: int | None = None, predictor: StylePredictor | None = None,
-                 transformer: StyleTransformer | str | Path | None = None) -> None:
+                 transformer: StyleTransformer | str | Path | None = None, precision: str = "fp32",
+                 scale: float = 1.0, tile: int | None = None) -> None:
         if not styles:
             raise VidstyleError("at least one style image is needed")
         if not 0.0 <= strength <= 1.0:
@@ -98,6 +104,7 @@ class MagentaStyliser(Styliser):
             raise VidstyleError(f"style view must be one of {', '.join(STYLE_VIEWS)}, got {style_view!r}")
         self.device = torch.device(device)
         self.strength, self.style_view, self.internal_size = float(strength), style_view, internal_size
+        self.scale, self.tile = float(scale), tile
         self.weights = blend_weights(len(styles), style_weights)
         self.colour_mode = _colour_mode(preserve_color)
         self.predictor = (predictor if predictor is not None else load_predictor()).to(self.device).eval()
@@ -106,27 +113,50 @@ class MagentaStyliser(Styliser):
 
             transformer = load_generator_weights(transformer)
         generator = (transformer if transformer is not None else load_transformer()).eval()
+        self._generator = generator
         self.style_images = [_as_image(s) for s in styles]
 
         from .feedforward import BACKENDS, pick_backend
 
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        self.backend = pick_backend(backend, self.device, compile)
+        self.backend = pick_backend(backend, self.device, compile and precision == "fp32")
+        self.precision, self.precision_note = "fp32", ""
+        if precision == "int8" and self.backend != "onnx" and self.device.type == "cpu":
+            raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
         if self.backend == "onnx":
             if self.device.type != "cpu":
                 raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
+            from ..nets.int8 import int8_graph
             from ..nets.onnx import OnnxNet, cached_onnx
 
-            onnx = OnnxNet(cached_onnx(generator, _weights_key(generator), extra_inputs={"style": _EXAMPLE_Z}))
+            key = _weights_key(generator)
+            path, self.precision, self.precision_note = int8_graph(
+                cached_onnx(generator, key, extra_inputs={"style": _EXAMPLE_Z}), key, precision, self.device,
+                extra=self._calibration_styles)
+            onnx = OnnxNet(path)
             self._generate = lambda x, z: onnx(x, style=z)
+            self._fused: StyleTransformer | None = None  # the eager generator, fused when a frame needs tiles
         else:
-            fused = fuse_magenta(generator).to(self.device)
-            self._generate = compile_for_inference(fused) if compile else fused
-        self._style_z: torch.Tensor | None = None
+            self._fused = fuse_magenta(generator).to(self.device)
+            self._generate = compile_for_inference(self._fused) if compile else self._fused
+        self._style_zs: list[torch.Tensor] | None = None  # one 1×100 embedding per style
+        self._style_z: torch.Tensor | None = None  # their blend by ``weights``
         self._content_z: torch.Tensor | None = None
         if self.colour_mode != "histogram":
-            self._style_z = self.embed_styles(self.style_images)
+            self._style_zs = [self.embed(img) for img in self.style_images]
+            self._style_z = self._blend()
+
+    @torch.no_grad()
+    def _calibration_styles(self, n: int) -> list[dict[str, torch.Tensor]]:
+        """Style embeddings for int8 calibration (:mod:`vidstyle.nets.int8`): the shipped models' paintings
+        (``models/*.style.jpg``), one per calibration frame in turn, so activation ranges cover several styles."""
+        from ..media.image import load_image
+        from ..weights import models_dir
+
+        paintings = sorted(models_dir().glob("*.style.jpg")) or [None]
+        zs = [self.embed(load_image(p)) if p is not None else _EXAMPLE_Z for p in paintings]
+        return [{"style": zs[i % len(zs)].cpu()} for i in range(n)]
 
     @torch.no_grad()
     def embed(self, image: torch.Tensor) -> torch.Tensor:
@@ -137,14 +167,32 @@ class MagentaStyliser(Styliser):
         """The weighted mean of the styles' embeddings, ``1×100``."""
         return sum(w * self.embed(img) for w, img in zip(self.weights, images))  # type: ignore[return-value]
 
+    def _blend(self) -> torch.Tensor | None:
+        if self._style_zs is None:
+            return None
+        return sum(w * z for w, z in zip(self.weights, self._style_zs))  # type: ignore[return-value]
+
+    def set_strength(self, strength: float) -> None:
+        """Identity interpolation (class docstring): 1 = the styles' embedding, 0 = the frame's own."""
+        if not 0.0 <= strength <= 1.0:
+            raise VidstyleError(f"strength must be in [0, 1], got {strength}")
+        self.strength = float(strength)
+
+    def set_style_weights(self, weights: Sequence[float]) -> None:
+        """Re-weight the styles in embedding space (style transitions); cheap: the embeddings are kept."""
+        self.weights = blend_weights(len(self.style_images), weights)
+        self._style_z = self._blend()
+
     def reset(self) -> None:
         self._content_z = None
         if self.colour_mode == "histogram":
-            self._style_z = None
+            self._style_zs = self._style_z = None
 
     def _embedding(self, first_frame: torch.Tensor) -> torch.Tensor:
-        if self._style_z is None:  # histogram colour preservation: the styles take this shot's colours
-            self._style_z = self.embed_styles([match_colour(s, first_frame.cpu()) for s in self.style_images])
+        if self._style_zs is None:  # histogram colour preservation: the styles take this shot's colours
+            self._style_zs = [self.embed(match_colour(s, first_frame.cpu())) for s in self.style_images]
+            self._style_z = self._blend()
+        assert self._style_z is not None
         if self.strength >= 1.0:
             return self._style_z
         if self._content_z is None:
@@ -162,11 +210,24 @@ class MagentaStyliser(Styliser):
         def generate(t: torch.Tensor) -> torch.Tensor:
             return self._generate(t, z)
 
+        if self._fused is None and should_tile(*scaled_size(*x.shape[-2:], self.scale, self.internal_size),
+                                               self.tile) is not None:
+            self._fused = fuse_magenta(self._generator).to(self.device)
+        fused = self._fused
+
+        def tiles(t: torch.Tensor) -> torch.Tensor:
+            assert fused is not None
+            return fused(t, z)
+
+        def run() -> torch.Tensor:
+            return run_network(tiles if fused is not None else generate, x, net=fused, scale=self.scale,
+                               internal_size=self.internal_size, tile=self.tile, untiled=generate)
+
         if self.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
-                y = run_at_size(generate, x, self.internal_size)
+                y = run()
         else:
-            y = run_at_size(generate, x, self.internal_size)
+            y = run()
         y = y.float().clamp_(0, 1)
         if self.colour_mode == "luminance":
             y = luminance_transfer(y, x)
@@ -193,11 +254,17 @@ def _build(request: BuildRequest) -> tuple[Styliser, str]:
     colour = optimise.preserve_color if optimise.preserve_color != "none" else False
     styliser = MagentaStyliser(list(request.styles), style_weights=optimise.style_blend, strength=optimise.strength,
                                preserve_color=colour, style_view=optimise.style_view, device=request.device,
-                               backend=request.backend, compile=request.compile and request.backend == "torch")
-    how = {"onnx": " (onnxruntime)", "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
+                               backend=request.backend, compile=request.compile and request.backend == "torch",
+                               precision=request.precision, scale=optimise.style_scale, tile=optimise.tile)
+    how = {"onnx": f" (onnxruntime, {styliser.precision})",
+           "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
+    if styliser.precision_note:
+        how += f"; {styliser.precision_note}"
+    from .feedforward import network_notes
+
     strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
     return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
-                      f"style {request.style_names()}{strength}")
+                      f"style {request.style_names()}{strength}{network_notes(optimise)}")
 
 
 register_method(MethodSpec(

@@ -260,6 +260,10 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
     else:
         h, w = texture_shape or (cfg.size, cfg.size)
     init = cfg.init if init is None else init
+    from .memory import check_optimise_fits
+
+    finest = cfg.size / max(h, w)
+    check_optimise_fits(max(16, round(h * finest)), max(16, round(w * finest)), device)  # one line, not an OOM
     image: torch.Tensor | None = None
     sizes = pyramid_sizes(cfg.size, cfg.scales)
     if bar is not None:

@@ -60,11 +60,13 @@ class BuildRequest:
     Attributes:
         styles: style image paths or ``1×3×H×W`` tensors (several are blended by ``optimise.style_blend``).
         model: a trained model name or file (``--model``), or None.
-        optimise: Gatys / colour-preservation / VGG options.
+        optimise: Gatys / colour-preservation / VGG options (from :func:`vidstyle.methods.build_styliser`: strength 1
+            and no style curve — strength and style over time are applied on top of the styliser built here).
         temporal: temporal options (Ruder weights, passes).
         device: working device.
         flow_estimator: the pipeline's flow estimator (None without temporal consistency).
         backend: feed-forward inference backend (``auto``, ``torch``, ``onnx``).
+        precision: ``fp32``, ``int8`` or ``auto`` for the networks run through onnxruntime (:mod:`vidstyle.nets.int8`).
         compile: ``torch.compile`` the networks.
     """
 
@@ -76,6 +78,7 @@ class BuildRequest:
     flow_estimator: FlowEstimator | None = None
     backend: str = "auto"
     compile: bool = False
+    precision: str = "fp32"
 
     def style_names(self) -> str:
         return ", ".join(Path(s).name if not hasattr(s, "shape") else "tensor" for s in self.styles)  # type: ignore[arg-type]
