@@ -261,3 +261,20 @@ def test_feedforward_builder_passes_scale_and_tile(monkeypatch):
                                     backend="torch")
     assert styliser.scale == 2.0 and styliser.tile == 512
     assert "style scale 2" in text and "tiles of 512 px" in text
+
+
+def test_untiled_copy_without_truth_value_is_used():
+    """A torch.compile'd network (OptimizedModule) raises on ``bool()``; the untiled copy must be picked by
+    ``is not None`` (a run with --compile always once failed with 'TransformerNet does not support len()')."""
+    from vidstyle.nets.tiling import run_network
+
+    class NoTruth(torch.nn.Module):
+        def __len__(self):
+            raise TypeError("no len()")
+
+        def forward(self, x):
+            return x * 0.5
+
+    x = torch.rand(1, 3, 16, 16)
+    out = run_network(lambda t: t, x, net=None, untiled=NoTruth())
+    torch.testing.assert_close(out, x * 0.5)

@@ -277,7 +277,7 @@ def run_network(fn: Fn, x: torch.Tensor, *, net: nn.Module | None = None, scale:
     inp = _resize(x, size)
     side = should_tile(*size, tile) if net is not None else None
     if side is None or net is None:
-        y = (untiled or fn)(inp)
+        y = (untiled if untiled is not None else fn)(inp)
     else:
         # the statistics pass at twice the tile side (capped): with smaller tiles, less memory and coarser statistics
         y = run_tiled(fn, net, inp, side, min(TILE_OVERLAP, side // 4), min(TILE_STATS_SIDE, 2 * side))
