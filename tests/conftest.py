@@ -61,3 +61,16 @@ def small_vgg(monkeypatch):
     for module in (vidstyle.nets.vgg, vidstyle.api, vidstyle.stylise.ruder, vidstyle.stylise.arbitrary):
         monkeypatch.setattr(module, "load_vgg", load)
     return build
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """One torch intra-op thread, also for code that calls ``use_all_cores`` (2 cores shared by many processes:
+    one thread is far faster than two here)."""
+    import vidstyle.device
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setattr(vidstyle.device, "use_all_cores", lambda: 1)
+    yield
+    torch.set_num_threads(n)

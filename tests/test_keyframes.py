@@ -33,15 +33,7 @@ GREY = 0.5
 TOL = 1.5 / 255  # uint8 spool and PNG keyframe: the carried keyframe is exact to rounding
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    import vidstyle.device
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setattr(vidstyle.device, "use_all_cores", lambda: 1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 class ExactFlow(FlowEstimator):

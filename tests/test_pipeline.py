@@ -21,16 +21,7 @@ from vidstyle.stylise.base import Styliser
 STYLE = Path(__file__).resolve().parents[1].parent / "shared" / "registry" / "paintings" / "starry_night.jpg"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    # 2 cores shared by many processes: one intra-op thread is far faster than two here.
-    import vidstyle.device
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setattr(vidstyle.device, "use_all_cores", lambda: 1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 class Invert(Styliser):

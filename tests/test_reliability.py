@@ -22,15 +22,7 @@ from vidstyle.stylise.base import Styliser
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    import vidstyle.device
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setattr(vidstyle.device, "use_all_cores", lambda: 1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 class Invert(Styliser):
