@@ -13,7 +13,6 @@ from vidstyle.config import ConfigError, KeyframeConfig, TemporalConfig
 from vidstyle.errors import VidstyleError
 from vidstyle.flow import FlowEstimator
 from vidstyle.keyframes import (
-    Spool,
     close_mask,
     composite,
     distance_weights,
@@ -23,6 +22,7 @@ from vidstyle.keyframes import (
     run_keyframed,
 )
 from vidstyle.media.reader import open_frames
+from vidstyle.media.spool import Spool
 from vidstyle.stylise.base import Styliser, TemporalMode
 
 from clips import make_clip, make_frames

@@ -122,6 +122,29 @@ def test_chunk_starting_mid_clip_stays_aligned(tmp_path, clip):
     _check_composite(_frames(out), _frames(clip), first=2)
 
 
+def test_matte_with_keyframes_waits_in_a_spool(tmp_path, clip, monkeypatch):
+    """Keyframes read the whole clip before writing: the inputs wait in a spool (memory 0: all on disk, removed
+    after), and the composite is the same as without keyframes."""
+    import tempfile
+
+    from vidstyle.config import KeyframeConfig
+    from vidstyle.pipeline import stylise_video
+
+    spool_root = tmp_path / "tmp"
+    spool_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool_root))
+    matte = _write_video(tmp_path / "matte.mkv", [_matte_array(i) for i in range(N)])
+    inp = _frames(clip)
+    painted = tmp_path / "k0.png"
+    Image.fromarray(((1 - inp[0]) * 255).round().astype(np.uint8)).save(painted)  # the painted keyframe = the look
+    out = tmp_path / "out.mp4"
+    stats = stylise_video(clip, out, styles=[], method="fast", mask=matte, progress=False, device="cpu",
+                          keyframes=KeyframeConfig(images=((0, painted),), memory_mb=0))
+    assert stats.frames == N and "keyframes" in stats.method
+    _check_composite(_frames(out), inp)
+    assert not list(spool_root.iterdir())  # the spools' folders are gone
+
+
 @pytest.mark.parametrize("case", ["frames", "aspect", "missing", "short-folder"])
 def test_bad_mattes_fail_up_front_in_one_line(tmp_path, clip, case):
     from vidstyle.pipeline import stylise_video

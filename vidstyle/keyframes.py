@@ -41,8 +41,6 @@ A 1000-frame 1080p clip spools ~15 GB; 4K needs 4× that on disk but no more RAM
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +54,7 @@ from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator, reliability_mask, warp
 from .flow.warp import coords_grid
+from .media.spool import Spool
 from .progress import progress_bar
 from .stylise.base import FrameState, Styliser, TemporalMode
 from .temporal import TemporalState
@@ -347,57 +346,6 @@ def _resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(flow, size=size, mode="bilinear", align_corners=True) * gain
 
 
-class Spool:
-    """Per-frame arrays of pass 1, in RAM up to ``memory_bytes``, then as ``.npy`` files in a temporary folder.
-
-    Use as a context manager (the folder is removed on exit).
-    """
-
-    def __init__(self, memory_bytes: int, directory: str | Path | None = None) -> None:
-        self.memory_bytes, self.used = memory_bytes, 0
-        self._ram: dict[tuple[int, str], np.ndarray] = {}
-        self._root = Path(directory) if directory is not None else None
-        self._dir: Path | None = None
-        self.disk_bytes = 0
-
-    def __enter__(self) -> Spool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def put(self, t: int, name: str, array: np.ndarray) -> None:
-        self.drop(t, name)
-        if self.used + array.nbytes <= self.memory_bytes:
-            self._ram[t, name] = array
-            self.used += array.nbytes
-            return
-        if self._dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix="vidstyle-keyframes-", dir=self._root))
-        np.save(self._dir / f"{t}.{name}.npy", array, allow_pickle=False)
-        self.disk_bytes += array.nbytes
-
-    def get(self, t: int, name: str) -> np.ndarray | None:
-        if (t, name) in self._ram:
-            return self._ram[t, name]
-        path = self._dir / f"{t}.{name}.npy" if self._dir is not None else None
-        return np.load(path, allow_pickle=False) if path is not None and path.exists() else None
-
-    def drop(self, t: int, name: str) -> None:
-        array = self._ram.pop((t, name), None)
-        if array is not None:
-            self.used -= array.nbytes
-        elif self._dir is not None:
-            (self._dir / f"{t}.{name}.npy").unlink(missing_ok=True)
-
-    def close(self) -> None:
-        self._ram.clear()
-        self.used = 0
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
-
-
 # ---------------------------------------------------------------------------------------------- the passes
 
 
@@ -501,7 +449,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
     links: list[bool] = []  # frame t is linked by flow to t − 1 (no cut, flow known)
     forward_distance: list[int | None] = []
     total = info.frame_count if info is not None else None
-    with Spool(cfg.memory_mb * 2**20, spool_dir) as spool, \
+    with Spool(cfg.memory_mb * 2**20, spool_dir, "keyframes") as spool, \
             progress_bar(total, "keyframes 1/2", enabled=progress) as bar:
         carrier: Carrier | None = None
         first: int | None = None
@@ -630,6 +578,6 @@ def describe(cfg: KeyframeConfig, keyframe_text: str | None) -> str:
     return "keyframes " + "; ".join(parts)
 
 
-__all__ = ["MATCH_GRIDS", "Carrier", "Spool", "check_keyframes", "close_mask", "composite", "match_fill", "describe", "distance_weights", "feather_alpha",
+__all__ = ["MATCH_GRIDS", "Carrier", "check_keyframes", "close_mask", "composite", "match_fill", "describe", "distance_weights", "feather_alpha",
            "is_keyframe", "keyframe_state", "keyframe_styles", "load_keyframe_image", "parse_keyframe_images", "parse_keyframes",
            "run_keyframed", "shrink_flow"]

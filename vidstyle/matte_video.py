@@ -26,6 +26,7 @@ import torch
 from .config import IMAGE_SUFFIXES
 from .errors import VidstyleError
 from .matte import check_aspect, load_matte, prepare_matte
+from .media.spool import Spool
 
 __all__ = ["MatteCompositor", "MatteSource", "matte_frame_count", "open_matte", "validate_matte"]
 
@@ -163,7 +164,7 @@ class _Reader:
         for batch in self._inner:
             mattes = self._owner.source.for_indices(list(batch.indices))
             for k, pts in enumerate(batch.pts):
-                self._owner.pending.append((pts, batch.frames[k:k + 1], mattes[k:k + 1]))
+                self._owner.remember(pts, batch.frames[k:k + 1], mattes[k:k + 1])
             yield batch
 
 
@@ -183,11 +184,19 @@ class _Writer:
 
 class MatteCompositor:
     """Composite a pipeline's output with its input through a :class:`MatteSource`: wrap the reader and the
-    writer given to :func:`vidstyle.pipeline.run_pipeline` with :meth:`reader` and :meth:`writer`."""
+    writer given to :func:`vidstyle.pipeline.run_pipeline` with :meth:`reader` and :meth:`writer`.
 
-    def __init__(self, source: MatteSource) -> None:
-        self.source = source
-        self.pending: collections.deque[tuple[int, torch.Tensor, torch.Tensor]] = collections.deque()
+    Each input frame and its matte wait here until the frame is written. The streaming pipeline writes a batch
+    soon after reading it, so they stay in RAM; a multi-pass render (keyframes: every frame is read before the
+    first is written) passes a :class:`~vidstyle.media.spool.Spool`, and they wait there instead — the frame as
+    uint8 (the writer quantises to 8 bits anyway: at most one level of difference outside the matte), the matte
+    as float16 — so memory stays bounded by the spool's budget, not the clip's length.
+    """
+
+    def __init__(self, source: MatteSource, spool: Spool | None = None) -> None:
+        self.source, self.spool = source, spool
+        self.pending: collections.deque[tuple[int, Any, Any]] = collections.deque()
+        self._count = 0
 
     def reader(self, reader: Any) -> _Reader:
         return _Reader(reader, self)
@@ -195,26 +204,47 @@ class MatteCompositor:
     def writer(self, writer: Any) -> _Writer:
         return _Writer(writer, self)
 
+    def remember(self, pts: int, frame: torch.Tensor, matte: torch.Tensor) -> None:
+        """Keep input ``frame`` (``1×3×H×W`` [0, 1]) and its ``matte`` (``1×1×H×W``) until ``pts`` is written."""
+        if self.spool is None:
+            self.pending.append((pts, frame, matte))
+            return
+        key, self._count = self._count, self._count + 1
+        self.spool.put(key, "matte_input", (frame[0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
+        self.spool.put(key, "matte", matte[0].to(torch.float16).cpu().numpy())
+        self.pending.append((pts, key, None))
+
+    def _take(self) -> tuple[torch.Tensor, torch.Tensor]:
+        _, frame, matte = self.pending.popleft()
+        if self.spool is None:
+            return frame, matte
+        arrays = [self.spool.get(frame, name) for name in ("matte_input", "matte")]
+        for name in ("matte_input", "matte"):
+            self.spool.drop(frame, name)
+        assert arrays[0] is not None and arrays[1] is not None
+        return torch.from_numpy(arrays[0])[None].float() / 255, torch.from_numpy(arrays[1])[None].float()
+
     def composite(self, stylised: torch.Tensor, pts: int) -> torch.Tensor:
         """``1×3×H×W`` stylised frame of timestamp ``pts`` → composited with its input frame and matte."""
         from .matte import composite
 
         while self.pending and self.pending[0][0] != pts:  # frames never written (warm-up) go
-            self.pending.popleft()
+            self._take()
         if not self.pending:
             raise RuntimeError(f"no input frame with pts {pts} to composite")
-        _, original, matte = self.pending.popleft()
+        original, matte = self._take()
         original = original.to(stylised.device, stylised.dtype)
-        return composite(stylised, original, matte.to(stylised.device)).clamp_(0, 1)
+        return composite(stylised, original, matte.to(stylised.device, stylised.dtype)).clamp_(0, 1)
 
     def close(self) -> None:
         self.source.close()
 
 
 def open_matte(path: str | Path, info: Any, invert: bool = False, feather_px: float = 0.0,
-               what: str = "--mask") -> MatteCompositor:
+               what: str = "--mask", spool: Spool | None = None) -> MatteCompositor:
     """Validate a matte against a clip's :class:`~vidstyle.media.reader.VideoInfo` (aspect ratio; frame count when
-    both containers know theirs — a shorter matte is also caught while streaming) and return its compositor."""
+    both containers know theirs — a shorter matte is also caught while streaming) and return its compositor
+    (``spool``: where the frames wait to be written, for multi-pass renders; :class:`MatteCompositor`)."""
     path = Path(path)
     if not path.exists():
         raise VidstyleError(f"{what} {path}: file not found")
@@ -227,4 +257,4 @@ def open_matte(path: str | Path, info: Any, invert: bool = False, feather_px: fl
         validate_matte(path, (info.height, info.width), None, what)
     else:
         validate_matte(path, (info.height, info.width), clip_frames, what)
-    return MatteCompositor(MatteSource(path, (info.height, info.width), invert, feather_px, what))
+    return MatteCompositor(MatteSource(path, (info.height, info.width), invert, feather_px, what), spool)

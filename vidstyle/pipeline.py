@@ -285,20 +285,24 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
     if dev.type == "cpu":
         use_all_cores()
     with open_frames(input, size=video.size, batch_size=video.batch_size, start=video.start, end=video.end,
-                     frames=frames, device=dev) as reader:
+                     frames=frames, device=dev) as reader, contextlib.ExitStack() as closing:
         if keyframes.active:  # keyframes past the end, painted keyframes of the wrong size: before any work
             from .keyframes import check_keyframes
 
             check_keyframes(keyframes, reader.info)
             if not temporal.enabled:
                 raise VidstyleError("keyframes are propagated along the optical flow; drop --no-temporal")
-            if mask is not None:  # the matte wrapper holds every input frame until it is written: not bounded here
-                raise VidstyleError("--mask with keyframes is not supported yet; render without --mask")
         matte = None
         if mask is not None:  # checked before any work; streamed beside the clip (vidstyle.matte_video)
             from .matte_video import open_matte
 
-            matte = open_matte(mask, reader.info, invert_mask, feather)
+            spool = None
+            if keyframes.active:  # every frame is read before the first is written: the inputs wait in a spool
+                from .media.spool import Spool
+
+                spool = closing.enter_context(Spool(keyframes.memory_mb * 2**20, name="matte"))
+            matte = open_matte(mask, reader.info, invert_mask, feather, spool=spool)
+            closing.callback(matte.close)
         estimator = None
         if temporal.enabled:
             estimator = get_estimator(flow.method, flow.weights, device=dev)

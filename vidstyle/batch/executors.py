@@ -81,7 +81,7 @@ def render_chunk(task: ChunkTask) -> ChunkResult:
 
     import torch
 
-    from ..config import VideoConfig
+    from ..config import KeyframeConfig, VideoConfig
     from ..pipeline import stylise_video
 
     t0 = time.perf_counter()
@@ -97,7 +97,8 @@ def render_chunk(task: ChunkTask) -> ChunkResult:
                               optimise=cfg["optimise"], device=task.device, force=True, progress=False,
                               frames=(task.first, task.end), discard_first=task.discard,
                               mask=task.extra.get("mask"), invert_mask=bool(task.extra.get("invert_mask", False)),
-                              feather=float(task.extra.get("feather", 0.0)))
+                              feather=float(task.extra.get("feather", 0.0)),
+                              keyframes=cfg.get("keyframes", KeyframeConfig()))
         written = getattr(stats, "frames", task.frames)
         if written != task.frames:
             out.unlink(missing_ok=True)

@@ -15,6 +15,10 @@ A job file holds ``[defaults]`` and a list of ``[[job]]`` tables::
     mask = "roto/{input_stem}_matte.mp4"              # optional frame-aligned matte per input (white = stylise)
     [job.temporal]                                    # per-job overrides of vidstyle.config dataclasses
     strength = 0.8
+    [job.keyframes]                                   # keyframe-guided (vidstyle.keyframes): one chunk per shot
+    frames = [0, 48]
+    method = "optimise"
+    images = [[96, "paint/{input_stem}_0096.png"]]    # painted keyframes: [frame, image template] pairs
 
 Everything is checked before anything renders: unknown keys, wrong types, inputs
 that match nothing, missing style files, unknown template fields.
@@ -38,6 +42,7 @@ from ..config import (
     IMAGE_SUFFIXES,
     ConfigError,
     FlowConfig,
+    KeyframeConfig,
     OptimiseConfig,
     TemporalConfig,
     VideoConfig,
@@ -51,7 +56,7 @@ CONFIGS_DIR = package_data("configs")
 
 #: Config sections a job may override, and the dataclass each loads into.
 SECTIONS: dict[str, type] = {"optimise": OptimiseConfig, "flow": FlowConfig, "temporal": TemporalConfig,
-                             "video": VideoConfig}
+                             "video": VideoConfig, "keyframes": KeyframeConfig}
 
 #: Fields allowed in an output template.
 TEMPLATE_FIELDS = ("job", "input_stem", "input_name", "style", "method", "preset")
@@ -78,7 +83,7 @@ class Settings:
     feather: float = 0.0  # soften the mask's edge over this many pixels
 
 
-#: Fields allowed in a ``mask`` template.
+#: Fields allowed in a ``mask`` template (and in a painted keyframe's, ``[job.keyframes] images``).
 MASK_FIELDS = ("job", "input_stem", "input_name")
 
 
@@ -104,6 +109,7 @@ class Job:
     models: tuple[str, ...]
     settings: Settings
     configs: dict[str, Any] = field(default_factory=dict)  # section -> dataclass instance
+    keyframe_images: tuple[tuple[int, str], ...] = ()  # [job.keyframes] images: (frame, path template) pairs
 
 
 @dataclass(frozen=True)
@@ -286,14 +292,7 @@ def _setting(where: _Where, kp: tuple, name: str, value: Any, base: Settings) ->
         if not isinstance(value, str) or not value:
             raise where.error(kp, f"expected a matte path or template such as \"roto/{{input_stem}}_matte.mp4\", "
                                   f"got {value!r}")
-        try:
-            fields = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
-        except ValueError as e:
-            raise where.error(kp, f"bad template {value!r}: {e}") from None
-        if fields - set(MASK_FIELDS):
-            raise where.error(kp, f"unknown template field {{{min(fields - set(MASK_FIELDS))}}}; "
-                                  f"use {', '.join('{' + t + '}' for t in MASK_FIELDS)}")
-        return value
+        return _path_template(where, kp, value)
     value = _check_type(where, kp, value, getattr(base, name))
     if name == "feather" and value < 0:
         raise where.error(kp, f"must be >= 0 pixels, got {value}")
@@ -312,6 +311,40 @@ def _setting(where: _Where, kp: tuple, name: str, value: Any, base: Settings) ->
         except VidstyleError as e:
             raise where.error(kp, str(e)) from None
     return value
+
+
+def _path_template(where: _Where, kp: tuple, value: str) -> str:
+    """A per-input path template (``mask``, painted keyframes): only :data:`MASK_FIELDS` may appear."""
+    try:
+        fields = {n for _, n, _, _ in string.Formatter().parse(value) if n is not None}
+    except ValueError as e:
+        raise where.error(kp, f"bad template {value!r}: {e}") from None
+    if fields - set(MASK_FIELDS):
+        raise where.error(kp, f"unknown template field {{{min(fields - set(MASK_FIELDS))}}}; "
+                              f"use {', '.join('{' + t + '}' for t in MASK_FIELDS)}")
+    return value
+
+
+def _keyframe_images(where: _Where, kp: tuple, value: Any) -> tuple[tuple[int, str], ...]:
+    """``[job.keyframes] images = [[48, "paint/{input_stem}_0048.png"], …]`` → ``((48, template), …)``."""
+    if not isinstance(value, list) or not all(isinstance(v, list) and len(v) == 2 for v in value):
+        raise where.error(kp, f"expected [[frame, \"image\"], …] pairs, e.g. [[48, \"paint/{{input_stem}}_0048.png\"]]"
+                              f", got {value!r}")
+    pairs: list[tuple[int, str]] = []
+    for frame, template in value:
+        if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+            raise where.error(kp, f"a keyframe's frame must be an integer >= 0, got {frame!r}")
+        if not isinstance(template, str) or not template:
+            raise where.error(kp, f"a keyframe's image must be a path or template, got {template!r}")
+        if any(f == frame for f, _ in pairs):
+            raise where.error(kp, f"frame {frame} has two keyframe images")
+        pairs.append((frame, _path_template(where, kp, template)))
+    return tuple(sorted(pairs))
+
+
+def keyframe_image_paths(job: Job, input: Path, base: Path) -> tuple[tuple[int, Path], ...]:
+    """A job's painted keyframes for one input (templates filled in, relative to the job file's folder)."""
+    return tuple((f, mask_path(t, job.name, input, base)) for f, t in job.keyframe_images)
 
 
 def preset_path(name: str, base: Path) -> Path:
@@ -499,12 +532,18 @@ def _job(where: _Where, kp: tuple, i: int, table: dict, defaults: dict, default_
                 if method not in method_choices():
                     raise VidstyleError(f"{pp}: method: allowed values are {', '.join(method_choices())} "
                                         f"(got {method!r})")
+    key_images: tuple[tuple[int, str], ...] = ()
     for sec, cls in SECTIONS.items():
         for origin, src in ((("defaults",), defaults), (kp, table)):
             if sec not in src:
                 continue
+            values = src[sec]
+            if sec == "keyframes" and isinstance(values, dict) and "images" in values:  # per-input templates
+                values = dict(values)
+                with where.collect():
+                    key_images = _keyframe_images(where, origin + (sec, "images"), values.pop("images"))
             with where.collect():
-                configs[sec] = _section(where, origin + (sec,), src[sec], cls, configs[sec])
+                configs[sec] = _section(where, origin + (sec,), values, cls, configs[sec])
             if isinstance(src[sec], dict):
                 for key in ("start", "end"):  # chunks address frames, not seconds
                     if sec == "video" and key in src[sec]:
@@ -541,10 +580,18 @@ def _job(where: _Where, kp: tuple, i: int, table: dict, defaults: dict, default_
             if not matte.exists():
                 where.problems.append(str(where.error(origin + ("mask",), f"matte {matte} for input {inp.name} "
                                                                          "not found")))
+    for frame, template in key_images:
+        origin = kp if isinstance(table.get("keyframes"), dict) and "images" in table["keyframes"] else ("defaults",)
+        for inp in inputs:
+            image = mask_path(template, str(name), inp, base)
+            if not image.is_file():
+                where.problems.append(str(where.error(origin + ("keyframes", "images"),
+                                                      f"keyframe image {image} (frame {frame}) for input "
+                                                      f"{inp.name} not found")))
     if len(where.problems) > before:
         return None
     return Job(name=str(name), index=i, inputs=inputs, styles=styles, models=models, settings=settings,
-               configs=configs)
+               configs=configs, keyframe_images=key_images)
 
 
 __all__ = [
@@ -555,6 +602,7 @@ __all__ = [
     "JobFile",
     "Settings",
     "key_lines",
+    "keyframe_image_paths",
     "load_jobs",
     "load_preset_configs",
     "mask_path",

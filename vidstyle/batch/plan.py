@@ -19,7 +19,7 @@ from typing import Any
 from ..config import TemporalConfig
 from ..errors import VidstyleError
 from .chunks import Chunk, chunk_bounds
-from .jobs import Job, JobFile, mask_path
+from .jobs import Job, JobFile, keyframe_image_paths, mask_path
 from .state import BatchState
 
 
@@ -93,6 +93,11 @@ class Plan:
             if shot.mask is not None:
                 lines.append(f"      mask {shot.mask}" + (" (inverted)" if shot.invert_mask else "") +
                              (f", feather {shot.feather:g} px" if shot.feather else ""))
+            key = shot.configs.get("keyframes")
+            if key is not None and key.active:
+                from ..keyframes import describe
+
+                lines.append(f"      {describe(key, None)} (one chunk: keyframes carry across the shot)")
             lines.append(f"      frames {f0}-{f0 + shot.n_frames - 1} ({shot.n_frames}){cuts}; "
                          f"{n} chunk{'s' if n != 1 else ''} (+warm-up):")
             lines.append("      " + "  ".join(
@@ -113,7 +118,10 @@ def _digest(obj: Any, n: int = 12) -> str:
 
 
 def _configs_repr(configs: dict[str, Any]) -> dict[str, Any]:
-    return {name: dataclasses.asdict(cfg) for name, cfg in sorted(configs.items())}
+    """The configs as plain data for a shot's id; keyframes only when asked for (ids of other shots stay as they
+    were before batch jobs took keyframes, so their finished chunks are reused)."""
+    return {name: dataclasses.asdict(cfg) for name, cfg in sorted(configs.items())
+            if name != "keyframes" or cfg.active}
 
 
 PROBE_SIZE = 128  # long side for counting frames and finding cuts: cheap, and enough for histograms and flow
@@ -174,6 +182,20 @@ def _checked_matte(job_file: JobFile, job: Job, inp: Path, frames: int) -> Path:
     return matte
 
 
+def _keyframe_configs(job_file: JobFile, job: Job, inp: Path, first: int, last: int
+                      ) -> tuple[dict[str, Any], list]:
+    """The job's configs for one input, with its painted keyframes filled in, and the identities of those images
+    (a repainted keyframe renders again). Keyframes outside the shot's frames are an error before any work."""
+    images = keyframe_image_paths(job, inp, job_file.path.parent)
+    key = dataclasses.replace(job.configs["keyframes"], images=images) if images else job.configs["keyframes"]
+    wanted = sorted(set(key.frames) | {f for f, _ in images})
+    outside = [f for f in wanted if not first <= f <= last]
+    if outside:
+        raise VidstyleError(f"{job_file.path}: job {job.name!r}: keyframe {', '.join(map(str, outside))} is outside "
+                            f"the frames {first}–{last} rendered from {inp.name}")
+    return {**job.configs, "keyframes": key}, [[f, _file_identity(p)] for f, p in images]
+
+
 def _render_variants(job: Job) -> list[tuple[str, tuple[Path, ...], str | None]]:
     """``(style_name, style paths, model)`` for each render of a job."""
     out = [("+".join(p.stem for p in group), group, None) for group in job.styles]
@@ -214,7 +236,11 @@ def build_plan(job_file: JobFile, state: BatchState | None = None) -> Plan:
             last = min(last, total - 1)
             n = last - first + 1
             cuts = tuple(c - first for c in probe["cuts"] if first < c <= last)
-            chunks = tuple(chunk_bounds(n, s.chunk_frames, s.warmup, cuts, s.cut_snap))
+            configs, key_ids = _keyframe_configs(job_file, job, inp, first, last)
+            if configs["keyframes"].active:  # keyframes carry across the whole shot: it renders as one chunk
+                chunks = tuple(chunk_bounds(n, n))
+            else:
+                chunks = tuple(chunk_bounds(n, s.chunk_frames, s.warmup, cuts, s.cut_snap))
             matte = _checked_matte(job_file, job, inp, total) if s.mask is not None else None
             for style_name, styles, model in _render_variants(job):
                 fields = {"job": job.name, "input_stem": inp.stem, "input_name": inp.name, "style": style_name,
@@ -229,9 +255,10 @@ def build_plan(job_file: JobFile, state: BatchState | None = None) -> Plan:
                 outputs[out] = label
                 mask_key = [_file_identity(matte), s.invert_mask, s.feather] if matte is not None else None
                 shot_id = _digest([ident, [_file_identity(p) for p in styles], model, s.method,
-                                   _configs_repr(job.configs), first, n] + ([mask_key] if mask_key else []))
+                                   _configs_repr(configs), first, n] + ([mask_key] if mask_key else [])
+                                  + ([key_ids] if key_ids else []))
                 shots.append(Shot(job=job.name, input=inp, style_name=style_name, styles=styles, model=model,
-                                  method=s.method, output=out, device=s.device, configs=job.configs,
+                                  method=s.method, output=out, device=s.device, configs=configs,
                                   shot_id=shot_id, first=first, n_frames=n, cuts=cuts, chunks=chunks,
                                   retries=s.retries, ewarp=s.ewarp, pts=tuple(probe["pts"][first:last + 1]),
                                   mask=matte, invert_mask=s.invert_mask, feather=s.feather))
