@@ -1,6 +1,7 @@
 """4K without running out of memory: tiled inference with shared instance-norm statistics (vidstyle.nets.tiling).
 
-For the shipped feed-forward net (``fast``, starry-night, full Johnson width) and the magenta generator, on a
+For the shipped feed-forward net (``fast``, starry-night, full Johnson width), the magenta generator and AdaIN /
+WCT (``--methods adain,wct``: content statistics shared instead of instance-norm statistics), on a
 content frame that is a mosaic of DAVIS frames at their native 854×480 (so a 4K frame has real 4K detail and
 regions that differ — what makes per-tile statistics disagree):
 
@@ -52,6 +53,10 @@ def mosaic(height: int, width: int) -> torch.Tensor:
 
 
 def build(method: str, tile: int | None):
+    if method in ("adain", "wct"):
+        from vidstyle.stylise.arbitrary import ArbitraryStyliser
+
+        return ArbitraryStyliser([STYLE], method=method, tile=tile)
     if method == "fast":
         from vidstyle.stylise.feedforward import FeedForwardStyliser
 
@@ -82,15 +87,16 @@ def child(method: str, height: int, tile: int | None, variant: str, suffix: str 
 
 def per_tile(styliser, x: torch.Tensor, tile: int) -> torch.Tensor:
     """The control: the same tiles, halo and feathering, but every tile normalised by its own statistics."""
-    from vidstyle.config import TILE_HALO, TILE_OVERLAP
+    from vidstyle.config import TILE_HALO, TILE_HALO_VGG, TILE_OVERLAP
     from vidstyle.nets.tiling import context_box, feather_window, tile_boxes
 
+    halo = TILE_HALO_VGG if hasattr(styliser, "decoders") else TILE_HALO  # AdaIN/WCT: VGG encoder + decoder
     h, w = x.shape[-2:]
     out, weight = torch.zeros_like(x), torch.zeros(1, 1, h, w)
     saved = styliser.tile
     styliser.tile = 0  # each crop untiled, i.e. with its own statistics
     for y0, y1, x0, x1 in tile_boxes(h, w, tile, TILE_OVERLAP):
-        cy0, cy1, cx0, cx1 = context_box((y0, y1, x0, x1), h, w, TILE_HALO)
+        cy0, cy1, cx0, cx1 = context_box((y0, y1, x0, x1), h, w, halo)
         win = feather_window(y1 - y0, x1 - x0, TILE_OVERLAP, y0 > 0, y1 < h, x0 > 0, x1 < w)
         y = styliser.stylise(x[..., cy0:cy1, cx0:cx1])[..., y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]
         out[..., y0:y1, x0:x1] += y * win

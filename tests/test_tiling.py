@@ -278,3 +278,19 @@ def test_untiled_copy_without_truth_value_is_used():
     x = torch.rand(1, 3, 16, 16)
     out = run_network(lambda t: t, x, net=None, untiled=NoTruth())
     torch.testing.assert_close(out, x * 0.5)
+
+
+def test_method_line_says_when_frames_are_tiled_and_on_what(monkeypatch):
+    """4K frames run in tiles on the eager network whatever the backend: the line says so, not 'onnxruntime'."""
+    from vidstyle.methods import build_styliser
+    from vidstyle.stylise import feedforward
+
+    net = _randomised(build_net("lite"))
+    monkeypatch.setattr(feedforward, "load_transformer", lambda model, device: (net, {"name": "tiny", "weights": {}}))
+    _, small = build_styliser("fast", [], "tiny", backend="torch", frame_size=(360, 640))
+    _, big = build_styliser("fast", [], "tiny", backend="torch", frame_size=(2160, 3840))
+    assert "tiles" not in small
+    assert "3840×2160 frames in tiles of 1024 px on eager torch (fp32)" in big
+    _, never = build_styliser("fast", [], "tiny", backend="torch", frame_size=(2160, 3840),
+                              optimise=OptimiseConfig(tile=0))
+    assert "never tiled" in never and "tiles of" not in never

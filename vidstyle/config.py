@@ -41,6 +41,8 @@ TILE_AUTO_SIDE = 1024
 TILE_MIN_SIDE = 128
 TILE_OVERLAP = 16
 TILE_HALO = 64
+#: The halo for AdaIN/WCT tiles (VGG encoder + decoder): the encoder alone sees 68 px up to relu4_1.
+TILE_HALO_VGG = 96
 TILE_STATS_SIDE = 2048
 
 #: Image-file suffixes read as stills and as frames of an image-sequence folder (one set for reading and for

@@ -80,7 +80,8 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
                    device: torch.device | str = "cpu",
                    flow_estimator: FlowEstimator | None = None, backend: str = "auto",
                    compile: bool = False, precision: str = "fp32",
-                   fps: float | Fraction | None = None) -> tuple[Styliser, str]:
+                   fps: float | Fraction | None = None,
+                   frame_size: tuple[int, int] | None = None) -> tuple[Styliser, str]:
     """Build the styliser for ``method`` and say, in one line, what was chosen.
 
     Args:
@@ -97,6 +98,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         compile: ``torch.compile`` the feed-forward / AdaIN / WCT networks (for long clips).
         precision: ``fp32``, ``int8`` or ``auto`` (:mod:`vidstyle.nets.int8`; networks run by onnxruntime).
         fps: the clip's frame rate, for curves with time keys (None: frame-number keys only).
+        frame_size: ``(height, width)`` of the frames to render, when known (the description says if they are tiled).
 
     Returns:
         ``(styliser, description)``.
@@ -108,7 +110,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
     steady = dataclasses.replace(optimise, strength=1.0, style_curve=None)
     request = BuildRequest(styles=list(styles), model=model, optimise=steady, temporal=temporal,
                            device=torch.device(device), flow_estimator=flow_estimator, backend=backend,
-                           compile=compile, precision=precision)
+                           compile=compile, precision=precision, frame_size=frame_size)
     if method == AUTO:
         spec, styliser, text = _choose_auto(request)
     else:

@@ -310,7 +310,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         compile = should_compile(video.compile, info.frame_count, info.width, info.height)
         styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
-                                               compile=compile, precision=video.precision, fps=info.fps)
+                                               compile=compile, precision=video.precision, fps=info.fps,
+                                               frame_size=(info.height, info.width))
         if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0 and not keyframes.active:
             estimator = None  # nothing would use the flow
         key_styliser = None

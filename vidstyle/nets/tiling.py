@@ -193,13 +193,49 @@ def context_box(box: tuple[int, int, int, int], height: int, width: int, halo: i
             max(0, (x0 - halo) // ALIGN * ALIGN), min(width, x1 + halo))
 
 
-def run_tiled(fn: Fn, net: nn.Module, x: torch.Tensor, tile: int, overlap: int, stats_side: int,
+class SharedStats:
+    """Statistics of a whole frame shared by its tiles, for methods whose normalisation is their own code rather
+    than instance-norm layers (AdaIN's content mean/std, WCT's content covariance; :mod:`vidstyle.stylise.arbitrary`).
+
+    The same protocol as :class:`SharedNormStats`: :meth:`record` (the next pass stores, by name, what
+    :meth:`get` computes), :meth:`apply` (later passes get the stored values), :meth:`next_pass`; usable as a
+    context manager.
+    """
+
+    def __init__(self) -> None:
+        self.mode = "record"
+        self.values: dict[str, object] = {}
+
+    def record(self) -> None:
+        self.mode, self.values = "record", {}
+
+    def apply(self) -> None:
+        self.mode = "apply"
+
+    def next_pass(self) -> None:
+        pass
+
+    def get(self, name: str, compute: Callable[[], object]) -> object:
+        """While recording: ``compute()``, stored under ``name``; while applying: the stored value."""
+        if self.mode == "record" or name not in self.values:
+            self.values[name] = compute()
+        return self.values[name]
+
+    def __enter__(self) -> SharedStats:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.values = {}
+
+
+def run_tiled(fn: Fn, net: nn.Module | SharedStats, x: torch.Tensor, tile: int, overlap: int, stats_side: int,
               halo: int | None = None) -> torch.Tensor:
-    """``fn(x)`` computed tile by tile, one frame at a time, with instance-norm statistics shared by all tiles.
+    """``fn(x)`` computed tile by tile, one frame at a time, with normalisation statistics shared by all tiles.
 
     Args:
         fn: ``N×3×h×w`` → same shape, calling the eager ``net`` (whose norm layers are patched while it runs).
-        net: the module holding the instance-norm layers ``fn`` runs through.
+        net: the module holding the instance-norm layers ``fn`` runs through, or a :class:`SharedStats` that
+            ``fn`` asks for its statistics.
         x: ``N×3×H×W`` RGB [0, 1].
         tile: side of a tile's kept core in px (overlap included).
         overlap: px shared by neighbouring tiles' cores (feathered).
@@ -225,7 +261,7 @@ def run_tiled(fn: Fn, net: nn.Module, x: torch.Tensor, tile: int, overlap: int, 
     for (y0, y1, x0, x1), win in zip(boxes, windows):
         weight[..., y0:y1, x0:x1] += win
     out = x.new_zeros(x.shape)
-    with SharedNormStats(net) as shared:
+    with (net if isinstance(net, SharedStats) else SharedNormStats(net)) as shared:
         for i in range(x.shape[0]):
             frame = x[i:i + 1]
             shared.record()
@@ -284,5 +320,5 @@ def run_network(fn: Fn, x: torch.Tensor, *, net: nn.Module | None = None, scale:
     return _resize(y.float(), (h, w)).clamp_(0, 1)
 
 
-__all__ = ["ALIGN", "SharedNormStats", "feather_window", "run_network", "run_tiled", "scaled_size", "should_tile",
+__all__ = ["ALIGN", "SharedNormStats", "SharedStats", "feather_window", "run_network", "run_tiled", "scaled_size", "should_tile",
            "tile_boxes", "tile_span", "tile_starts"]

@@ -20,9 +20,13 @@ def mean_std(features: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, to
     return mean[..., None, None], std[..., None, None]
 
 
-def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """Content features ``N×C×H×W`` with the channel statistics ``style_mean``/``style_std`` (``N|1×C×1×1``)."""
-    mean, std = mean_std(content, eps)
+def adain(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor, eps: float = EPS,
+          content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Content features ``N×C×H×W`` with the channel statistics ``style_mean``/``style_std`` (``N|1×C×1×1``).
+
+    ``content_stats``: the content's ``(mean, std)`` to normalise by (default: its own, :func:`mean_std`) — a
+    tile of a frame passes the whole frame's, so that every tile is normalised alike."""
+    mean, std = mean_std(content, eps) if content_stats is None else content_stats
     return (content - mean) / std * style_std + style_mean
 
 

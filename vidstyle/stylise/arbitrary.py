@@ -25,12 +25,13 @@ from ..device import compile_for_inference
 from ..errors import VidstyleError
 from ..media.image import load_image, resize_long_side
 from ..nets.decoder import Decoder, default_decoder_path, load_decoder
+from ..nets.tiling import SharedStats
 from ..nets.vgg import VGGEncoder, deepest, layer_index, load_vgg
 from .adain import adain, mean_std
 from .base import FrameState, Styliser, TemporalMode
 from .optimise import blend_weights
 from .registry import BuildRequest, MethodSpec, Need, register_method
-from .wct import REG, ColourStats, blend_stats, colour_stats, wct
+from .wct import REG, ColourStats, blend_stats, colour_stats, mean_cov, wct
 
 METHODS = ("adain", "wct")
 #: Default coarse-to-fine WCT levels. relu4_1 is left out: its shipped decoder had only 123 training
@@ -78,8 +79,10 @@ class ArbitraryStyliser(Styliser):
         compile: ``torch.compile`` the encoder and decoders (inductor): seconds of compilation per frame
             size, then ~1.4× faster AdaIN frames at 640×360 on CPU — for long clips.
         scale: ``--style-scale``: frames are encoded and decoded at their size ÷ ``scale`` and resized back, so
-            the style's strokes are ``scale``× larger relative to the output. (No tiling: the content statistics
-            AdaIN/WCT match are global to the frame.)
+            the style's strokes are ``scale``× larger relative to the output.
+        tile: tiled inference (:mod:`vidstyle.nets.tiling`): None = auto (from 2560×1440 up), 0 = never, N =
+            tiles of N px. The content statistics AdaIN/WCT match are global to the frame, so they are taken once
+            on the frame downscaled (:class:`~vidstyle.nets.tiling.SharedStats`) and every tile uses them.
 
     Raises:
         WeightsError: a decoder file is missing (the message says how to train it), corrupt, or of the wrong level.
@@ -92,14 +95,14 @@ class ArbitraryStyliser(Styliser):
                  device: torch.device | str = "cpu", levels: Sequence[str] = WCT_LEVELS,
                  decoders: dict[str, Path | str] | None = None, style_size: int | None = 512,
                  encoder: VGGEncoder | None = None, vgg_source: str = "auto", reg: float = REG,
-                 compile: bool = False, scale: float = 1.0) -> None:
+                 compile: bool = False, scale: float = 1.0, tile: int | None = None) -> None:
         if method not in METHODS:
             raise VidstyleError(f"unknown arbitrary-style method {method!r}; use adain or wct")
         if not styles:
             raise VidstyleError("at least one style image is needed")
         if not 0.0 <= alpha <= 1.0:
             raise VidstyleError(f"alpha must be in [0, 1], got {alpha}")
-        self.method, self.alpha, self.reg, self.scale = method, float(alpha), reg, float(scale)
+        self.method, self.alpha, self.reg, self.scale, self.tile = method, float(alpha), reg, float(scale), tile
         self.device = torch.device(device)
         self.levels = ("relu4_1",) if method == "adain" else tuple(levels)
         if not self.levels:
@@ -169,21 +172,36 @@ class ArbitraryStyliser(Styliser):
     # ------------------------------------------------------------------ per frame
 
     @torch.no_grad()
-    def _stylise_one(self, frame: torch.Tensor) -> torch.Tensor:
-        """``1×3×H×W`` (H, W multiples of the decoders' scale) → stylised ``1×3×H×W`` (unclamped)."""
+    def _stylise_one(self, frame: torch.Tensor, shared: SharedStats | None = None) -> torch.Tensor:
+        """``1×3×H×W`` (H, W multiples of the decoders' scale) → stylised ``1×3×H×W`` (unclamped).
+
+        ``shared``: the content statistics per level come from there (a tile of a larger frame) instead of from
+        ``frame`` itself."""
         assert self._stats is not None
         if self.method == "adain":
             feats = self._encode(frame, ["relu4_1"])["relu4_1"]
             mean, std = self._stats["relu4_1"]
-            target = adain(feats, mean, std)
+            own = None if shared is None else shared.get("relu4_1", lambda: mean_std(feats))
+            target = adain(feats, mean, std, content_stats=own)  # type: ignore[arg-type]
             target = self.alpha * target + (1 - self.alpha) * feats
             return self._decode["relu4_1"](target)
         image = frame
         for level in self.levels:
             feats = self._encode(image.clamp(0, 1), [level])[level]
-            coloured = wct(feats[0], self._stats[level], self.alpha, self.reg).unsqueeze(0)
+            own = None if shared is None else shared.get(level, lambda: mean_cov(feats[0]))  # noqa: B023
+            coloured = wct(feats[0], self._stats[level], self.alpha, self.reg, content_stats=own).unsqueeze(0)  # type: ignore[arg-type]
             image = self._decode[level](coloured)
         return image
+
+    def _padded(self, x: torch.Tensor, shared: SharedStats | None = None) -> torch.Tensor:
+        """:meth:`_stylise_one` of a ``1×3×h×w`` crop of any size: padded to the decoders' multiple, cropped back."""
+        h, w = x.shape[-2:]
+        m = self.pad_multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:  # reflection needs pad < size; replicate covers tiny frames
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        return self._stylise_one(x, shared)[..., :h, :w]
 
     def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
         """Stylise ``N×3×H×W`` RGB [0, 1] frames (any H, W ≥ 1); returns the same shape in [0, 1]."""
@@ -202,16 +220,20 @@ class ArbitraryStyliser(Styliser):
     def _stylise_at_size(self, frames: torch.Tensor) -> torch.Tensor:
         if self._stats is None:  # histogram colour preservation: styles take this frame's colours
             self._stats = self._style_statistics([match_colour(s, frames[:1].cpu()) for s in self.style_images])
-        h, w = frames.shape[-2:]
-        m = self.pad_multiple
-        ph, pw = (-h) % m, (-w) % m
+        from ..config import TILE_HALO_VGG, TILE_OVERLAP, TILE_STATS_SIDE
+        from ..nets.tiling import run_tiled, should_tile
+
+        side = should_tile(*frames.shape[-2:], self.tile)
         outputs = []
         for frame in frames:
             x = frame.unsqueeze(0)
-            if ph or pw:  # reflection needs pad < size; replicate covers tiny frames
-                mode = "reflect" if ph < h and pw < w else "replicate"
-                x = F.pad(x, (0, pw, 0, ph), mode=mode)
-            outputs.append(self._stylise_one(x)[..., :h, :w].clamp(0, 1))
+            if side is None:
+                outputs.append(self._padded(x).clamp(0, 1))
+                continue
+            shared = SharedStats()
+            outputs.append(run_tiled(lambda t: self._padded(t, shared), shared, x, side,  # noqa: B023
+                                     min(TILE_OVERLAP, side // 4), min(TILE_STATS_SIDE, 2 * side),
+                                     halo=TILE_HALO_VGG).clamp(0, 1))
         out = torch.cat(outputs)
         if self.colour_mode == "luminance":
             out = luminance_transfer(out, frames)
@@ -242,11 +264,13 @@ def _builder(method: str):
         styliser = ArbitraryStyliser(list(request.styles), method=method, alpha=optimise.strength,
                                      style_weights=optimise.style_blend, preserve_color=colour,
                                      device=request.device, vgg_source=optimise.vgg_source, compile=request.compile,
-                                     scale=optimise.style_scale)
+                                     scale=optimise.style_scale, tile=optimise.tile)
+        from .feedforward import network_notes
+
         how = " (torch.compile)" if request.compile else ""
-        scale = f", style scale {optimise.style_scale:g}" if optimise.style_scale != 1 else ""
+        notes = network_notes(optimise, request.frame_size, engine="the eager encoder and decoder")
         return styliser, (f"{method}: arbitrary style transfer with a trained decoder{how}, "
-                          f"style {request.style_names()}{scale}")
+                          f"style {request.style_names()}{notes}")
 
     return build
 

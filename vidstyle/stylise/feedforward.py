@@ -166,17 +166,38 @@ def _build_fast(request: BuildRequest) -> tuple[Styliser, str]:
     where = (f" (onnxruntime, {styliser.precision})" if styliser.backend == "onnx" else
              " (torch.compile)" if styliser.backend == "torch" and compile else "")
     note = f"; {styliser.precision_note}" if styliser.precision_note else ""
-    return styliser, f"fast: feed-forward network {styliser.name}{where}{network_notes(optimise)}{note}"
+    side = tiled_side(optimise, request.frame_size, styliser.internal_size)
+    if side is not None:  # tiles run on the eager fused network, whatever the backend
+        where, note = "", ""
+    return styliser, (f"fast: feed-forward network {styliser.name}{where}"
+                      f"{network_notes(optimise, request.frame_size, styliser.internal_size)}{note}")
 
 
-def network_notes(optimise) -> str:  # noqa: ANN001 - an OptimiseConfig
-    """``", style scale 2 (network at ½ size)", ", tiles of 512 px"`` for a method line (empty at the defaults)."""
+def tiled_side(optimise, frame_size: tuple[int, int] | None,  # noqa: ANN001 - an OptimiseConfig
+               internal_size: int | None = None) -> int | None:
+    """The tile side frames of ``frame_size`` (H, W) will be run in, or None (untiled, or the size is unknown)."""
+    from ..nets.tiling import scaled_size, should_tile
+
+    if frame_size is None:
+        return None
+    return should_tile(*scaled_size(*frame_size, optimise.style_scale, internal_size), optimise.tile)
+
+
+def network_notes(optimise, frame_size: tuple[int, int] | None = None,  # noqa: ANN001 - an OptimiseConfig
+                  internal_size: int | None = None, engine: str = "eager torch") -> str:
+    """``", style scale 2 (network at ½ size)", ", tiles of 512 px"`` for a method line (empty at the defaults).
+
+    With ``frame_size`` known, says whether those frames are tiled, and on what (``engine``): tiles always run on
+    the eager network, since the instance-norm statistics they share are patched into its layers."""
     notes = ""
     if optimise.style_scale != 1:
         notes += f", style scale {optimise.style_scale:g} (network at 1/{optimise.style_scale:g} of the size)"
-    if optimise.tile == 0:
+    side = tiled_side(optimise, frame_size, internal_size)
+    if side is not None:
+        notes += f", {frame_size[1]}×{frame_size[0]} frames in tiles of {side} px on {engine} (fp32)"  # type: ignore[index]
+    elif optimise.tile == 0:
         notes += ", never tiled"
-    elif optimise.tile is not None:
+    elif optimise.tile is not None and frame_size is None:
         notes += f", tiles of {optimise.tile} px when larger"
     return notes
 

@@ -260,11 +260,13 @@ def _build(request: BuildRequest) -> tuple[Styliser, str]:
            "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
     if styliser.precision_note:
         how += f"; {styliser.precision_note}"
-    from .feedforward import network_notes
+    from .feedforward import network_notes, tiled_side
 
+    if tiled_side(optimise, request.frame_size) is not None:  # tiles run on the eager generator, whatever the backend
+        how = ""
     strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
     return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
-                      f"style {request.style_names()}{strength}{network_notes(optimise)}")
+                      f"style {request.style_names()}{strength}{network_notes(optimise, request.frame_size)}")
 
 
 register_method(MethodSpec(

@@ -68,6 +68,8 @@ class BuildRequest:
         backend: feed-forward inference backend (``auto``, ``torch``, ``onnx``).
         precision: ``fp32``, ``int8`` or ``auto`` for the networks run through onnxruntime (:mod:`vidstyle.nets.int8`).
         compile: ``torch.compile`` the networks.
+        frame_size: ``(height, width)`` of the frames to render when known (the method line says whether they
+            will be tiled, :mod:`vidstyle.nets.tiling`), else None.
     """
 
     styles: Sequence[Path | str | torch.Tensor] = ()
@@ -79,6 +81,7 @@ class BuildRequest:
     backend: str = "auto"
     compile: bool = False
     precision: str = "fp32"
+    frame_size: tuple[int, int] | None = None
 
     def style_names(self) -> str:
         return ", ".join(Path(s).name if not hasattr(s, "shape") else "tensor" for s in self.styles)  # type: ignore[arg-type]

@@ -79,13 +79,15 @@ def whiten(features: torch.Tensor, reg: float = REG) -> torch.Tensor:
     return (_sym_power(cov, -0.5, reg) @ flat).reshape(features.shape)
 
 
-def wct(content: torch.Tensor, style: ColourStats, alpha: float = 1.0, reg: float = REG) -> torch.Tensor:
+def wct(content: torch.Tensor, style: ColourStats, alpha: float = 1.0, reg: float = REG,
+        content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Whiten ``C×H×W`` content features, colour them with ``style``, blend with the content by ``alpha``.
 
     The whitening and colouring matrices are combined in float64 into one ``C×C`` map, then applied
-    in the features' own dtype (a 1280×720 frame at relu1_1 stays affordable).
+    in the features' own dtype (a 1280×720 frame at relu1_1 stays affordable). ``content_stats``: the content's
+    ``(mean, cov)`` (:func:`mean_cov`) to whiten by (default: its own) — a tile passes the whole frame's.
     """
-    mean, cov = mean_cov(content)
+    mean, cov = mean_cov(content) if content_stats is None else content_stats
     transform = style.colour.to(content.device) @ _sym_power(cov, -0.5, reg)
     shift = style.mean.to(content.device) - transform @ mean  # f' = T (f − μ_c) + μ_s = T f + shift
     flat = content.reshape(content.shape[0], -1)
