@@ -44,12 +44,22 @@ def timed(cmd: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def commands(size: int, steps: int, out: Path, c2f_style_weight: float | None = None
-             ) -> dict[str, tuple[list[str], Path]]:
+def commands(size: int, steps: int, out: Path, c2f_style_weight: float | None = None,
+             schedules: tuple[str, ...] = ()) -> dict[str, tuple[list[str], Path]]:
+    """The commands of one size: pastiche, ours at its iterations, our pyramid, and each ``SCALES:COARSE:FINE``
+    schedule of ``schedules`` (``--scales``, ``--coarse-steps``, ``--steps``; with ``c2f_style_weight``)."""
     py = sys.executable
     vid = [py, "-m", "vidstyle", "image", str(CONTENT), "-s", str(STYLE), "--seed", "0", "--quiet", "--force",
            "--size", str(size)]
     c2f_steps = max(1, steps * 2 // 5)
+    extra = {}
+    weight = ["--style-weight", str(c2f_style_weight)] if c2f_style_weight else []
+    for schedule in schedules:
+        scales, coarse, fine = schedule.split(":")
+        name = f"vidstyle-s{scales}c{coarse}f{fine}"
+        path = out / f"{name}_{size}.png"
+        extra[name] = (vid + ["--steps", fine, "--coarse-steps", coarse, "--scales", scales, "-o", str(path)] + weight,
+                       path)
     return {
         "pastiche": ([py, "-m", "pastiche", "--content", str(CONTENT), "--styles", str(STYLE), "--size", str(size),
                       "--num-steps", str(steps), "--seed", "0", "--no-verbose", "--output", str(out / f"pastiche_{size}.png")],
@@ -59,6 +69,7 @@ def commands(size: int, steps: int, out: Path, c2f_style_weight: float | None = 
         "vidstyle-c2f": (vid + ["--steps", str(c2f_steps), "--scales", "2", "-o", str(out / f"vidstyle_c2f_{size}.png")]
                          + (["--style-weight", str(c2f_style_weight)] if c2f_style_weight else []),
                          out / f"vidstyle_c2f_{size}.png"),
+        **extra,
     }
 
 
@@ -83,12 +94,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench_gatys"))
-    ap.add_argument("--c2f-style-weight", type=float, default=None, help="style weight of the pyramid run")
+    ap.add_argument("--c2f-style-weight", type=float, default=None, help="style weight of the pyramid runs")
+    ap.add_argument("--schedule", nargs="*", default=[], metavar="SCALES:COARSE:FINE",
+                    help="more pyramid runs: levels, iterations per coarser level, iterations at full size")
+    ap.add_argument("--only", nargs="*", default=None, help="run only these configurations (names as printed)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     for size in args.sizes:
-        cmds = commands(size, args.steps, args.out, args.c2f_style_weight)
+        cmds = commands(size, args.steps, args.out, args.c2f_style_weight, tuple(args.schedule))
+        if args.only is not None:
+            cmds = {k: v for k, v in cmds.items() if k in args.only}
         times: dict[str, list[float]] = {k: [] for k in cmds}
         cpu: dict[str, list[float]] = {k: [] for k in cmds}
         rss: dict[str, float] = {}
@@ -102,8 +118,10 @@ def main() -> None:
         med = {k: statistics.median(v) for k, v in times.items()}
         med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
         results[size] = {
-            name: {"wall_s": times[name], "median_s": med[name], "ratio_vs_pastiche": med[name] / med["pastiche"],
-                   "cpu_s": cpu[name], "cpu_ratio_vs_pastiche": med_cpu[name] / med_cpu["pastiche"],
+            name: {"wall_s": times[name], "median_s": med[name],
+                   "ratio_vs_pastiche": med[name] / med["pastiche"] if "pastiche" in med else None,
+                   "cpu_s": cpu[name],
+                   "cpu_ratio_vs_pastiche": med_cpu[name] / med_cpu["pastiche"] if "pastiche" in med_cpu else None,
                    "peak_rss_mb": rss[name], **distances(path, size)}
             for name, (_, path) in cmds.items()
         }

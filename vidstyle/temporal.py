@@ -194,6 +194,7 @@ class TemporalState:
     prev_hist: torch.Tensor | None = None  # 1×3×bins histogram of prev_input (each frame's is computed once)
     prev_std: torch.Tensor | None = None  # luma std of prev_input (1)
     prev_mean: torch.Tensor | None = None  # mean luma of prev_input (1)
+    prev_small: torch.Tensor | None = None  # prev_input at the flow's size, when the flow is downscaled
     fade_run: int = 0  # consecutive frames whose brightness moved the same way (see FADE_STEP)
     fade_dir: float = 0.0
 
@@ -217,6 +218,7 @@ class TemporalState:
         previous = frames[:-1] if prev_input is None or first else torch.cat([prev_input, frames[:-1]])
         current = frames[1:] if first else frames
         observations = [Observation(FrameState())] if first else []
+        refreshed = False  # self.prev_small was set from this batch
         hists = thumbnail_histogram(frames)
         if len(current):
             prev_hists = hists[:-1] if prev_hist is None or first else torch.cat([prev_hist, hists[:-1]])
@@ -251,7 +253,17 @@ class TemporalState:
             flow = mask = back = None
             reliable: list[float | None] = [None] * len(current)
             if self.estimator is not None:
-                flow, mask, back, matched = self._flow(current, compared)
+                small = self._shrink(frames)  # each frame downscaled once, not once as current and again as previous
+                pair = None
+                if small is not None:
+                    prev_small = self.prev_small if self.prev_small is not None or first else self._shrink(prev_input)
+                    previous_small = small[:-1] if first or prev_small is None else torch.cat([prev_small, small[:-1]])
+                    if any(fading):  # those compare at the current frame's brightness
+                        sel = torch.tensor(fading, device=frames.device).view(-1, 1, 1, 1)
+                        previous_small = torch.where(sel, self._shrink(compared), previous_small)  # type: ignore[arg-type]
+                    pair = (small[len(frames) - len(current):], previous_small)
+                    self.prev_small, refreshed = small[-1:], True
+                flow, mask, back, matched = self._flow(current, compared, pair)
                 reliable = list(matched)
             for i, (d, r) in enumerate(zip(dist, reliable)):
                 cut = is_cut(d, None if fading[i] else r, self.cfg, self.recent_reliable, contrast[i])
@@ -264,29 +276,40 @@ class TemporalState:
                 if flow is not None and mask is not None and back is not None and not cut:
                     state.flow, state.mask, state.back_flow = flow[i:i + 1], mask[i:i + 1], back[i:i + 1]
                 observations.append(Observation(state, cut, d, r))
+        if not refreshed:  # no flow this call: the next one downscales prev_input itself
+            self.prev_small = None
         self.prev_input, self.prev_hist = frames[-1:].clone(), hists[-1:]
         last = luma(frames[-1:]).flatten(1)
         self.prev_std, self.prev_mean = last.std(1, unbiased=False), last.mean(1)
         return observations
 
-    def _flow(self, current: torch.Tensor,
-              previous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[float]]:
+    def _shrink(self, frames: torch.Tensor | None) -> torch.Tensor | None:
+        """``frames`` downscaled to long side ``cfg.flow_max_side`` (antialiased), or None when they fit."""
+        limit = self.cfg.flow_max_side
+        if frames is None or limit is None or max(frames.shape[-2:]) <= limit:
+            return None
+        h, w = frames.shape[-2:]
+        scale = limit / max(h, w)
+        size = (max(8, round(h * scale)), max(8, round(w * scale)))
+        return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+    def _flow(self, current: torch.Tensor, previous: torch.Tensor,
+              small_pair: tuple[torch.Tensor, torch.Tensor] | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[float]]:
         """Flow ``warp(previous, flow) ≈ current``, its reliability mask, the backward flow
         (``warp(current, back) ≈ previous``) and matched fractions, at full size.
 
         Above ``cfg.flow_max_side`` the flow, mask and cut statistics are computed on
         downscaled frames (DIS and the mask cost grow with the pixel count; smooth motion
-        loses little) and the flow (in pixels, rescaled) and mask are upsampled.
+        loses little) and the flow (in pixels, rescaled) and mask are upsampled. ``small_pair``: the two
+        batches already downscaled (:meth:`_shrink`), else they are downscaled here.
         """
         assert self.estimator is not None
         h, w = current.shape[-2:]
         limit = self.cfg.flow_max_side
-        small = limit is not None and max(h, w) > limit
-        if limit is not None and small:
-            scale = limit / max(h, w)
-            size = (max(8, round(h * scale)), max(8, round(w * scale)))
-            current, previous = (F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-                                 for x in (current, previous))
+        small = small_pair is not None or (limit is not None and max(h, w) > limit)
+        if small:
+            current, previous = small_pair if small_pair is not None else (self._shrink(current), self._shrink(previous))  # type: ignore[assignment]
         flow, back = self.estimator.estimate_pair(current, previous)
         mask = reliability_mask(flow, back)
         reliable = matched_fraction(current, previous, flow, mask, self.cfg.cut_match_tolerance).tolist()
@@ -323,7 +346,7 @@ class TemporalState:
     def reset(self) -> None:
         """Forget everything (a new, unrelated stream follows)."""
         self.prev_input = self.prev_output = self.recent_reliable = self.prev_hist = self.prev_std = None
-        self.prev_mean, self.fade_run, self.fade_dir = None, 0, 0.0
+        self.prev_mean, self.fade_run, self.fade_dir, self.prev_small = None, 0, 0.0, None
 
 
 __all__ = ["HIST_BINS", "Observation", "TemporalState", "blend", "colour_histogram", "compensate_gain", "histogram_distance", "is_cut", "matched_fraction", "thumbnail_histogram"]

@@ -63,6 +63,7 @@ def image(
     tile: TileOpt = None,
     init: Annotated[Optional[str], typer.Option(help="content, noise, or an image path.")] = None,
     scales: Annotated[Optional[int], typer.Option(min=1, max=6, help="Coarse-to-fine pyramid levels.")] = None,
+    coarse_steps: Annotated[Optional[int], typer.Option(min=1, help="Iterations at each coarser pyramid level (default: --steps).")] = None,
     optimizer: Annotated[Optional[Optimizer], typer.Option(show_default=OptimiseConfig.optimizer, help="Optimiser.")] = None,  # type: ignore[valid-type]
     seed: SeedOpt = None,
     vgg: VggOpt = "auto",
@@ -98,8 +99,8 @@ def image(
     cfg = replace(OptimiseConfig(), size=size, steps=steps, style_weight=style_weight, content_weight=content_weight,
                   tv_weight=tv_weight, style_blend=parse_floats(style_weights, "--style-weights"),
                   preserve_color=str(color_method.value) if preserve_color else None, style_scale=style_scale, tile=tile,
-                  init=init, scales=scales, optimizer=str(optimizer.value) if optimizer else None, seed=seed,
-                  vgg_source=vgg, strength=strength, style_view=str(style_view.value) if style_view else None,
+                  init=init, scales=scales, coarse_steps=coarse_steps,
+                  optimizer=str(optimizer.value) if optimizer else None, seed=seed, vgg_source=vgg, strength=strength, style_view=str(style_view.value) if style_view else None,
                   mrf_weight=loss_mrf, histogram_weight=loss_histogram, laplacian_weight=loss_laplacian)
     if (mask is None) and (invert_mask or feather):
         raise VidstyleError("--invert-mask and --feather apply to a --mask; give one")
