@@ -219,6 +219,7 @@ class TemporalState:
         current = frames[1:] if first else frames
         observations = [Observation(FrameState())] if first else []
         refreshed = False  # self.prev_small was set from this batch
+        std = mean = None
         hists = thumbnail_histogram(frames)
         if len(current):
             prev_hists = hists[:-1] if prev_hist is None or first else torch.cat([prev_hist, hists[:-1]])
@@ -279,8 +280,10 @@ class TemporalState:
         if not refreshed:  # no flow this call: the next one downscales prev_input itself
             self.prev_small = None
         self.prev_input, self.prev_hist = frames[-1:].clone(), hists[-1:]
-        last = luma(frames[-1:]).flatten(1)
-        self.prev_std, self.prev_mean = last.std(1, unbiased=False), last.mean(1)
+        if std is None or mean is None:
+            last = luma(frames[-1:]).flatten(1)
+            std, mean = last.std(1, unbiased=False), last.mean(1)
+        self.prev_std, self.prev_mean = std[-1:], mean[-1:]
         return observations
 
     def _shrink(self, frames: torch.Tensor | None) -> torch.Tensor | None:
