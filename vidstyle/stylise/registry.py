@@ -42,6 +42,7 @@ METHOD_MODULES: tuple[str, ...] = (
     "vidstyle.stylise.feedforward",
     "vidstyle.stylise.magenta",
     "vidstyle.stylise.arbitrary",
+    "vidstyle.stylise.style_swap",
 )
 
 
