@@ -7,12 +7,25 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vidstyle.losses import gram_matrix
 from vidstyle.config import OptimiseConfig
-from vidstyle.losses_extra import (extract_patches, histogram_loss, histogram_match, laplacian_loss,
-                                   laplacian_of_pooled, masked_gram, masked_histogram_match, mrf_loss, patch_weights,
-                                   region_histogram_loss, region_mrf_loss, region_patches, region_sorted,
-                                   region_style_loss, sorted_channels)
+from vidstyle.losses import gram_matrix
+from vidstyle.losses_extra import (
+    extract_patches,
+    histogram_loss,
+    histogram_match,
+    laplacian_loss,
+    laplacian_of_pooled,
+    masked_gram,
+    masked_histogram_match,
+    mrf_loss,
+    patch_weights,
+    region_histogram_loss,
+    region_mrf_loss,
+    region_patches,
+    region_sorted,
+    region_style_loss,
+    sorted_channels,
+)
 from vidstyle.stylise.optimise import GatysCriterion, extra_targets
 
 
