@@ -1,6 +1,6 @@
 """Texture networks (Ulyanov et al. 2016) vs texture synthesis by optimisation (`vidstyle texture`), side by side.
 
-For each size, runs both CLIs as subprocesses (peak RSS and CPU time of each child from wait4; wall time
+For each size, runs both CLIs as subprocesses (peak RSS and CPU time of each from wait4 in a small launcher; wall time
 includes Python start-up and, for optimisation, loading VGG-19), times the synthesis itself in-process
 (network: median of 3 forward passes; optimisation: its process's wall time), and scores every output with METRICS.md's
 style distance and normalised style error (vidstyle.metrics) against the texture image resized to the
@@ -27,15 +27,31 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child(cmd: list[str]) -> dict:
+#: A small launcher: forks, runs the command, and reports the command's ru_maxrss. The benchmark cannot take wait4's
+#: ru_maxrss of its own children: Linux carries the parent's peak RSS over fork+exec into the child's, so every
+#: child of this process (which holds VGG-19) reported at least this process's peak (a bare `python -c pass` child
+#: of a 400 MB parent: 909 MB). The launcher is small, so its child's figure is the command's own.
+_LAUNCH = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f'LAUNCHED {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}\\n')
+"""
+
+
+def child(args: list[str]) -> dict:
+    """Run ``python -m vidstyle *args``; its wall time, CPU time and peak RSS (ru_maxrss, through :data:`_LAUNCH`)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    _, status, usage = os.wait4(proc.pid, 0)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if status != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {err.strip().splitlines()[-1:]}")
-    return {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    proc = subprocess.run([sys.executable, "-c", _LAUNCH, sys.executable, "-m", "vidstyle", *args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.decode()
+    report = [line.split() for line in err.splitlines() if line.startswith("LAUNCHED ")]
+    if not report or report[-1][1] != "0":
+        raise SystemExit(f"vidstyle {' '.join(args)} failed: {err.strip().splitlines()[-1:]}")
+    _, _, maxrss_kb, cpu = report[-1]
+    return {"wall_s": round(wall, 2), "cpu_s": round(float(cpu), 2), "peak_rss_mb": round(int(maxrss_kb) / 1024, 1)}
 
 
 def main() -> None:
@@ -61,7 +77,6 @@ def main() -> None:
     args = ap.parse_args()
     models = args.model or ["starry-night-texture"]
     textures = args.texture or [str(ROOT / "samples" / "starry_night.jpg")]
-    py = sys.executable
     encoder = load_vgg(STYLE_LAYERS)
     results, rows = [], []
     tmp = Path(tempfile.mkdtemp(prefix="bench_texture_"))
@@ -72,9 +87,9 @@ def main() -> None:
         for size in args.sizes:
             row_tiles = []
             opt_png, net_png = tmp / f"opt_{size}.png", tmp / f"net_{size}.png"
-            opt_child = child([py, "-m", "vidstyle", "texture", texture, "-o", str(opt_png), "--size", str(size),
+            opt_child = child(["texture", texture, "-o", str(opt_png), "--size", str(size),
                                "--steps", str(args.steps), "--scales", str(args.scales), "--quiet", "--force"])
-            net_child = child([py, "-m", "vidstyle", "texture", "--model", model, "-o", str(net_png), "--size", str(size),
+            net_child = child(["texture", "--model", model, "-o", str(net_png), "--size", str(size),
                                "--seed", "1", "--force"])
             opt = load_image(opt_png)
             opt_s = opt_child["wall_s"]  # the whole process: optimisation dominates it

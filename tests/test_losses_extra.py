@@ -1,14 +1,32 @@
 """MRF, histogram, Laplacian and region losses (vidstyle.losses_extra) on tiny tensors: zero at the target,
-positive elsewhere, gradients correct (gradcheck in float64), and wired through the optimiser."""
+positive elsewhere, gradients correct (gradcheck in float64), masked MRF/histogram blind to what lies outside
+their mask, and wired through the optimiser's criterion (with a pixel-wise stand-in encoder)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from vidstyle.config import OptimiseConfig
 from vidstyle.losses import gram_matrix
-from vidstyle.losses_extra import (extract_patches, histogram_loss, histogram_match, laplacian_loss,
-                                   laplacian_of_pooled, masked_gram, mrf_loss, region_style_loss, sorted_channels)
+from vidstyle.losses_extra import (
+    extract_patches,
+    histogram_loss,
+    histogram_match,
+    laplacian_loss,
+    laplacian_of_pooled,
+    masked_gram,
+    masked_histogram_match,
+    mrf_loss,
+    patch_weights,
+    region_histogram_loss,
+    region_mrf_loss,
+    region_patches,
+    region_sorted,
+    region_style_loss,
+    sorted_channels,
+)
+from vidstyle.stylise.optimise import GatysCriterion, extra_targets
 
 
 def _feats(seed: int, shape=(1, 4, 6, 7), dtype=torch.float64) -> torch.Tensor:
@@ -124,3 +142,172 @@ def test_region_loss_gradcheck():
     targets = {"l": torch.rand(2, 2, 2, dtype=f.dtype, generator=torch.Generator().manual_seed(1))}
     assert torch.autograd.gradcheck(lambda t: region_style_loss({"l": t}, masks, targets, [0.3, 0.7]), (f,),
                                     eps=1e-6, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- masked MRF / histogram
+
+
+def _halves(h=8, w=10, dtype=torch.float64) -> torch.Tensor:
+    """``2×1×h×w``: the left half (columns < w/2), then the right half."""
+    left = torch.zeros(1, 1, h, w, dtype=dtype)
+    left[..., : w // 2] = 1
+    return torch.cat([left, 1 - left])
+
+
+def _replace_right(f: torch.Tensor, seed: int) -> torch.Tensor:
+    g = f.clone()
+    g[..., g.shape[-1] // 2:] = _feats(seed, (*g.shape[:-1], g.shape[-1] - g.shape[-1] // 2))
+    return g
+
+
+def test_patch_weights_min_is_whole_patches_inside():
+    m = _halves()[:1]
+    w = patch_weights(m, 3).view(6, 8)  # patches start at columns 0..7; inside the left half (0..4): starts 0..2
+    assert torch.equal(w[:, :3], torch.ones(6, 3, dtype=m.dtype)) and w[:, 3:].abs().sum() == 0
+    mean = patch_weights(m, 3, reduce="mean").view(6, 8)
+    assert mean[0, 3].item() == pytest.approx(2 / 3) and mean[0, 4].item() == pytest.approx(1 / 3)
+
+
+def test_masked_mrf_zero_at_target_blind_outside_positive_inside():
+    s, masks = _feats(0, (1, 4, 8, 10)), _halves()
+    left = masks[:1]
+    bank = region_patches(s, left)[0]
+    assert len(bank) == 6 * 3  # only whole patches of the left half
+    assert mrf_loss(s, bank, mask=left).item() == pytest.approx(0.0, abs=1e-12)
+    assert mrf_loss(s, bank).item() > 1e-3  # unmasked, the right half's patches are not in this bank
+    assert mrf_loss(_replace_right(s, 7), bank, mask=left).item() == pytest.approx(0.0, abs=1e-12)
+    g = s.clone()
+    g[..., 1, :2] += 1.0  # inside the mask
+    assert mrf_loss(g, bank, mask=left).item() > 1e-3
+
+
+def test_masked_mrf_with_a_full_mask_is_the_mrf():
+    s, x = _feats(0, (1, 3, 7, 7)), _feats(1, (1, 3, 7, 7))
+    bank = extract_patches(s)
+    full = torch.ones(1, 1, 7, 7, dtype=s.dtype)
+    assert mrf_loss(x, bank, mask=full).item() == pytest.approx(mrf_loss(x, bank).item(), rel=1e-12)
+    assert torch.equal(region_patches(s, full)[0], bank)
+
+
+def test_region_mrf_matches_each_region_to_its_own_style_region():
+    # the output has the style's right half on the left and vice versa, and region masks that say so
+    s = _feats(0, (1, 4, 8, 10))
+    smasks = _halves()
+    swapped = torch.cat([s[..., 5:], s[..., :5]], dim=-1)
+    omasks = smasks.flip(0)  # output region 0 (= style's left) is now the right half
+    banks = region_patches(s, smasks)
+    assert region_mrf_loss(swapped, banks, omasks, [0.5, 0.5]).item() == pytest.approx(0.0, abs=1e-12)
+    assert region_mrf_loss(swapped, banks, smasks, [0.5, 0.5]).item() > 1e-3  # wrong pairing
+
+
+def test_masked_mrf_gradient_flows_inside_only_and_gradchecks():
+    bank = extract_patches(_feats(0, (1, 2, 5, 6)))
+    mask = torch.zeros(1, 1, 5, 6, dtype=torch.float64)
+    mask[..., :4] = torch.linspace(0.2, 1.0, 4, dtype=torch.float64)  # soft, zero in the last two columns
+    x = _feats(1, (1, 2, 5, 6)).requires_grad_(True)
+    mrf_loss(x, bank, mask=mask).backward()
+    assert x.grad[..., :4].abs().sum() > 0 and x.grad[..., 4:].abs().sum() == 0
+    assert torch.autograd.gradcheck(lambda t: mrf_loss(t, bank, mask=mask), (x.detach().requires_grad_(True),),
+                                    eps=1e-6, atol=1e-5)
+
+
+def test_masked_histogram_match_with_equal_weights_is_histogram_match():
+    x, s = _feats(1, (1, 3, 6, 7)), _feats(2, (1, 3, 5, 4)) * 3
+    ss = sorted_channels(s)
+    ones = torch.ones(42, dtype=x.dtype)
+    assert torch.allclose(masked_histogram_match(x[0].flatten(1), ones, ss), histogram_match(x, ss)[0].flatten(1))
+    full = torch.ones(1, 1, 6, 7, dtype=x.dtype)
+    assert histogram_loss(x, ss, mask=full).item() == pytest.approx(histogram_loss(x, ss).item(), rel=1e-10)
+
+
+def test_masked_histogram_zero_at_target_blind_outside_positive_inside():
+    s, masks = _feats(0, (1, 4, 8, 10)), _halves()
+    left = masks[:1]
+    ss = region_sorted(s, left)[0]
+    assert ss.shape == (4, 8 * 5)
+    assert histogram_loss(s, ss, mask=left).item() == pytest.approx(0.0, abs=1e-12)
+    assert histogram_loss(s, ss).item() > 1e-4  # unmasked, the right half's values count too
+    assert histogram_loss(_replace_right(s, 7), ss, mask=left).item() == pytest.approx(0.0, abs=1e-12)
+    perm = s.clone()  # the left half's values shuffled within it: the same histogram
+    idx = torch.randperm(40, generator=torch.Generator().manual_seed(4))
+    perm[..., :5] = s[..., :5].flatten(2)[..., idx].view(1, 4, 8, 5)
+    assert histogram_loss(perm, ss, mask=left).item() == pytest.approx(0.0, abs=1e-12)
+    g = s.clone()
+    g[..., :5] = g[..., :5] * 0.5 + 0.4
+    assert histogram_loss(g, ss, mask=left).item() > 1e-3
+
+
+def test_region_histogram_pairs_regions():
+    s = _feats(0, (1, 4, 8, 10))
+    s[..., 5:] += 2.0  # the right region has other values
+    smasks = _halves()
+    swapped = torch.cat([s[..., 5:], s[..., :5]], dim=-1)
+    sorted_r = region_sorted(s, smasks)
+    assert region_histogram_loss(swapped, sorted_r, smasks.flip(0), [0.5, 0.5]).item() == pytest.approx(0.0, abs=1e-12)
+    assert region_histogram_loss(swapped, sorted_r, smasks, [0.5, 0.5]).item() > 1e-2
+
+
+def test_masked_histogram_gradient_flows_inside_only_and_gradchecks():
+    ss = sorted_channels(_feats(0, (1, 2, 4, 4)))
+    mask = torch.zeros(1, 1, 4, 5, dtype=torch.float64)
+    mask[..., :3] = torch.tensor([0.3, 0.7, 1.0], dtype=torch.float64)
+    x = _feats(1, (1, 2, 4, 5)).requires_grad_(True)
+    histogram_loss(x, ss, mask=mask).backward()
+    assert x.grad[..., :3].abs().sum() > 0 and x.grad[..., 3:].abs().sum() == 0
+    assert torch.autograd.gradcheck(lambda t: histogram_loss(t, ss, mask=mask), (x.detach().requires_grad_(True),),
+                                    eps=1e-6, atol=1e-5)
+
+
+def test_an_empty_style_region_is_an_error():
+    s = _feats(0, (1, 2, 6, 6))
+    empty = torch.zeros(1, 1, 6, 6, dtype=s.dtype)
+    with pytest.raises(ValueError, match="no pixels"):
+        region_patches(s, empty)
+    with pytest.raises(ValueError, match="no pixels"):
+        region_sorted(s, empty)
+    sliver = empty.clone()
+    sliver[..., 0] = 1  # one column: no whole 3×3 patch, so the patches covering it most
+    assert len(region_patches(s, sliver)[0]) == 4
+
+
+class PixelEncoder(torch.nn.Module):
+    """A stand-in for VGG with no receptive field: every "layer" is the image itself (what lies outside a
+    mask cannot leak into features inside it). Images are 16×20: extra_targets resizes styles to ≥ 16 px."""
+
+    def forward(self, x, layers):
+        return {n: x for n in layers}
+
+
+def test_criterion_masks_mrf_and_histogram_to_the_matte():
+    cfg = OptimiseConfig(content_weight=0.0, style_weight=0.0, tv_weight=0.0, mrf_weight=1.0, histogram_weight=1.0,
+                         mrf_layers=("relu3_1",), histogram_layers=("relu1_1",))
+    enc = PixelEncoder()
+    style = _feats(0, (1, 3, 16, 20), torch.float32)
+    matte = _halves(16, 20, dtype=torch.float32)[:1]
+    extras = extra_targets(enc, [style], cfg, 20, None, [torch.ones(1, 1, 16, 20)])
+    crit = GatysCriterion(enc, cfg, {}, {}, region_masks=matte, region_weights=[1.0], **extras)
+    x = _feats(1, (1, 3, 16, 20), torch.float32)
+    base = crit(x)
+    moved = crit(_replace_right(x, 9).float())
+    assert base["mrf"] > 0 and base["histogram"] > 0
+    assert moved["mrf"].item() == pytest.approx(base["mrf"].item(), rel=1e-6)
+    assert moved["histogram"].item() == pytest.approx(base["histogram"].item(), rel=1e-6)
+    inside = x.clone()
+    inside[..., :10] = style[..., :10]
+    assert crit(inside)["mrf"].item() < 1e-6  # the style's own patches, inside the matte
+
+
+def test_criterion_semantic_regions_pair_mrf_and_histogram():
+    cfg = OptimiseConfig(content_weight=0.0, style_weight=0.0, tv_weight=0.0, mrf_weight=1.0, histogram_weight=1.0,
+                         mrf_layers=("relu3_1",), histogram_layers=("relu1_1",))
+    enc = PixelEncoder()
+    style = _feats(0, (1, 3, 16, 20), torch.float32)
+    style[:, 0, :, :10] += 1.0  # the left region is redder
+    smasks = _halves(16, 20, dtype=torch.float32)
+    extras = extra_targets(enc, [style], cfg, 20, None, [smasks])
+    swapped = torch.cat([style[..., 10:], style[..., :10]], dim=-1)
+    right_pairing = GatysCriterion(enc, cfg, {}, {}, region_masks=smasks.flip(0), region_weights=[0.5, 0.5], **extras)
+    wrong_pairing = GatysCriterion(enc, cfg, {}, {}, region_masks=smasks, region_weights=[0.5, 0.5], **extras)
+    good, bad = right_pairing(swapped), wrong_pairing(swapped)
+    assert good["mrf"].item() < 1e-6 and good["histogram"].item() < 1e-6
+    assert bad["mrf"].item() > 1e-2 and bad["histogram"].item() > 1e-2

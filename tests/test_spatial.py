@@ -126,6 +126,21 @@ def test_semantic_regions_paint_each_region_from_its_style_region(encoder):
     assert left[2] > left[0] and right[0] > right[2]  # blue on the left, red on the right
 
 
+@pytest.mark.parametrize("loss", ["mrf", "histogram"])
+def test_semantic_regions_steer_the_mrf_and_histogram_losses(encoder, loss):
+    # as above with the Gram loss off: each of the two losses alone paints each region from its style region
+    g = torch.Generator().manual_seed(0)
+    style = torch.rand(1, 3, 32, 48, generator=g) * 0.3
+    style[:, 0, :, :24] += 0.7
+    style[:, 2, :, 24:] += 0.7
+    cm, sms, _ = region_masks(_two_regions(colours=((0, 0, 255), (255, 0, 0))), [_two_regions()], (32, 48), [(32, 48)])
+    cfg = OptimiseConfig(size=48, steps=12, scales=1, content_weight=0.0, style_weight=0.0, init="noise", tv_weight=0.0,
+                         **{f"{loss}_weight": 10.0})
+    out = stylise_still(style, [style], encoder, cfg, content_masks=cm, style_masks=sms)
+    left, right = out[..., :24].mean(dim=(0, 2, 3)), out[..., 24:].mean(dim=(0, 2, 3))
+    assert left[2] > left[0] and right[0] > right[2]  # blue on the left, red on the right
+
+
 def test_extra_losses_run_in_the_optimiser(encoder):
     g = torch.Generator().manual_seed(1)
     content, style = torch.rand(1, 3, 32, 40, generator=g), torch.rand(1, 3, 32, 32, generator=g)

@@ -10,11 +10,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from conftest import SAMPLES
 from vidstyle.config import TextureTrainConfig
 from vidstyle.errors import VidstyleError, WeightsError
-from vidstyle.nets.texture import TextureNet, TextureSpec
+from vidstyle.metrics import wrap_seam_ratio
+from vidstyle.nets.texture import TextureNet, TextureSpec, with_padding, wrap_resize
 from vidstyle.train.texture import load_texture_net, train_texture
+
+from conftest import SAMPLES
 
 SMALL = TextureSpec(scales=3, channels=4)
 
@@ -55,6 +57,49 @@ def test_tileable_uses_circular_padding():
     net = TextureNet(TextureSpec(scales=2, channels=4, tileable=True))
     assert any(isinstance(m, nn.CircularPad2d) for m in net.modules())
     assert not any(isinstance(m, nn.ReflectionPad2d) for m in net.modules())
+
+
+def test_tileable_samples_are_periodic():
+    # circular padding makes the generator commute with rolls of the torus: rolling every noise scale by the
+    # same distance (in its own pixels) rolls the texture — so its right edge continues into its left
+    net = TextureNet(TextureSpec(scales=3, channels=4, tileable=True)).eval()
+    noise = net.noise(1, 32, 40, torch.Generator().manual_seed(0))
+    shifted = [z.roll((8 >> i, 4 >> i), dims=(-2, -1)) for i, z in enumerate(noise)]
+    with torch.no_grad():
+        out, out_shifted = net(noise), net(shifted)
+        assert torch.allclose(out_shifted, out.roll((8, 4), dims=(-2, -1)), atol=1e-5)
+        flat = with_padding(net, False)  # the same weights with reflection padding do not
+        assert not torch.allclose(flat(shifted), flat(noise).roll((8, 4), dims=(-2, -1)), atol=1e-3)
+
+
+def test_wrap_resize_resamples_a_periodic_image_on_the_torus():
+    t = torch.arange(32, dtype=torch.float64)
+    x = (0.5 + 0.4 * torch.sin(2 * torch.pi * 3 * t / 32)).expand(1, 1, 4, 32)
+    for n in (30, 36):
+        y = wrap_resize(x, 4, n)
+        expected = 0.5 + 0.4 * torch.sin(2 * torch.pi * 3 * torch.arange(n, dtype=torch.float64) / n)
+        assert y.shape == (1, 1, 4, n) and torch.allclose(y[0, 0, 0], expected, atol=1e-6)
+    assert torch.equal(wrap_resize(x, 4, 32), x.clamp(0, 1))
+
+
+def test_with_padding_keeps_the_weights():
+    net = TextureNet(SMALL).eval()
+    tiled = with_padding(net, True)
+    assert tiled.spec.tileable and not tiled.training and with_padding(net, False) is net
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), tiled.state_dict().values()))
+    assert any(isinstance(m, nn.CircularPad2d) for m in tiled.modules())
+
+
+@pytest.mark.parametrize("side", [128, 120])  # 120: no multiple of 16, resampled rather than cropped
+def test_shipped_tileable_texture_has_no_seam(side):
+    # the wrap-around step of a tileable sample is like any step between neighbours; with reflection padding
+    # (same weights) it is several times larger: a visible seam when tiled
+    net, card = load_texture_net("kandinsky-texture")
+    assert card["training"]["tileable"] is True
+    with torch.no_grad():
+        tiled = [wrap_seam_ratio(net.sample(1, side, side, seed=s))["seam_ratio"] for s in range(3)]
+        flat = [wrap_seam_ratio(with_padding(net, False).sample(1, side, side, seed=s))["seam_ratio"] for s in range(3)]
+    assert sum(tiled) / 3 < 1.3 and sum(flat) / 3 > 2.0
 
 
 def _train(tmp_path, steps=3):
@@ -108,6 +153,11 @@ def test_cli_texture_model(cli, tmp_path):
     assert code == 1 and err.startswith("error: ") and err.count("\n") == 1
     code, _, err = cli("texture", "--model", "no-such-model", "-o", tmp_path / "c.png")
     assert code == 1 and "unknown model" in err
+    t = tmp_path / "t.png"
+    assert cli("texture", "--model", model, "--size", "40", "--seed", "1", "--tileable", "-o", t)[0] == 0
+    assert Image.open(t).size == (40, 40)
+    code, _, err = cli("texture", SAMPLES / "starry_night.jpg", "--tileable", "-o", tmp_path / "d.png")
+    assert code == 1 and "--tileable works with --model" in err and err.count("\n") == 1
 
 
 def test_cli_train_texture_errors(cli, tmp_path):

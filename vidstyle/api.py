@@ -189,11 +189,15 @@ def stylise_texture(styles: Sequence[PathLike | torch.Tensor], output: PathLike 
 
 
 def sample_texture(model: PathLike, output: PathLike | None = None, shape: tuple[int, int] = (512, 512), seed: int = 0,
-                   device: str = "auto", force: bool = False) -> torch.Tensor:
+                   device: str = "auto", force: bool = False, tileable: bool | None = None) -> torch.Tensor:
     """One sample of a trained texture network (Ulyanov et al. 2016), ``shape = (H, W)``; seeds give different samples.
+
+    ``tileable``: ``True`` samples with circular padding (the sample tiles seamlessly), ``False`` with reflection
+    padding, ``None`` as the network was trained (:func:`vidstyle.nets.texture.with_padding`).
 
     Returns ``1×3×H×W`` RGB [0, 1] on the CPU.
     """
+    from .nets.texture import with_padding
     from .train.texture import load_texture_net
 
     if output is not None:
@@ -202,6 +206,8 @@ def sample_texture(model: PathLike, output: PathLike | None = None, shape: tuple
     if dev.type == "cpu":
         use_all_cores()
     net, _ = load_texture_net(model, device=dev)
+    if tileable is not None:
+        net = with_padding(net, tileable)
     with torch.inference_mode():
         out = net.sample(1, shape[0], shape[1], seed=seed).cpu()
     if output is not None:

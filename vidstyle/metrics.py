@@ -121,6 +121,20 @@ def ssim_luma(content: torch.Tensor, output: torch.Tensor, window_size: int = 11
     return ssim(rgb_to_grayscale(content), rgb_to_grayscale(output), win).mean(dim=(1, 2, 3))
 
 
+def wrap_seam_ratio(image: torch.Tensor) -> dict[str, float]:
+    """How visible the seams are when ``image`` (``1×3×H×W`` RGB in [0, 1]) is tiled: the mean absolute RGB step across
+    the wrap-around seams (last column → first, last row → first) over the mean step between interior neighbours.
+
+    Returns ``{"seam_mad", "interior_mad", "seam_ratio"}``; a ratio ≈ 1 means a tile's edge looks like any pixel
+    step (seamless), ≫ 1 a visible seam.
+    """
+    x = image.float()
+    interior = torch.cat([(x[..., :, 1:] - x[..., :, :-1]).abs().flatten(), (x[..., 1:, :] - x[..., :-1, :]).abs().flatten()])
+    seam = torch.cat([(x[..., :, 0] - x[..., :, -1]).abs().flatten(), (x[..., 0, :] - x[..., -1, :]).abs().flatten()])
+    return {"seam_mad": float(seam.mean()), "interior_mad": float(interior.mean()),
+            "seam_ratio": float(seam.mean() / interior.mean().clamp_min(1e-12))}
+
+
 def resize_long_side(x: torch.Tensor, size: int | None) -> torch.Tensor:
     """Resize ``N×3×H×W`` so its long side is ``size`` (antialiased bilinear); ``None`` keeps it."""
     return x if size is None else _resize_long_side(x, size)
@@ -565,6 +579,7 @@ def evaluate_clips(inputs: Any, outputs: Sequence[Any], ks: Sequence[int] = (1, 
 
 
 __all__ = [
+    "wrap_seam_ratio",
     "CONTENT_LAYER",
     "SCHEMA_VERSION",
     "STATIC_THRESHOLD",

@@ -124,6 +124,9 @@ def texture(
     style_weights: Annotated[Optional[str], typer.Option(help="Blend weights for several styles.")] = None,
     scales: Annotated[Optional[int], typer.Option(min=1, max=6)] = None,
     seed: SeedOpt = None,
+    tileable: Annotated[Optional[bool], typer.Option(
+        "--tileable/--no-tileable", help="With --model: circular padding, so the sample tiles seamlessly; --no-tileable: "
+        "reflection padding (default: as the network was trained).")] = None,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -136,11 +139,13 @@ def texture(
     if model is not None:
         if style:
             raise VidstyleError("give either style images (optimisation) or --model (a texture network), not both")
-        api.sample_texture(model, output, shape=shape, seed=seed or 0, device=device, force=force)
+        api.sample_texture(model, output, shape=shape, seed=seed or 0, device=device, force=force, tileable=tileable)
         typer.echo(f"wrote {output}")
         return
     if not style:
         raise VidstyleError("no style image given: pass a texture image, or --model NAME for a trained texture network")
+    if tileable is not None:
+        raise VidstyleError("--tileable works with --model (a texture network); texture optimisation does not tile")
     cfg = replace(OptimiseConfig(init="noise", content_weight=0.0), size=max(shape), steps=steps, scales=scales,
                   seed=seed, style_blend=parse_floats(style_weights, "--style-weights"))
     api.stylise_texture(style, output, cfg, shape=shape, device=device, force=force, progress=not quiet)

@@ -11,13 +11,15 @@ RGB in [0, 1]. Trained per texture with the Gram loss (:mod:`vidstyle.train.text
 Opposed to the paper: instance norm instead of batch norm (samples of any size come out with
 the statistics seen in training, with no batch-size dependence) and reflection padding — or
 circular padding with ``tileable`` (every conv wraps around, so samples tile seamlessly).
-Any output size works: the noise is drawn for the next multiple of ``2^(K-1)`` and cropped.
+Any output size works: the noise is drawn for the next multiple of ``2^(K-1)`` and cropped — or, for a
+tileable network, resampled to the size with wrap-around (a crop would cut the period and show a seam).
+Padding modules hold no weights, so :func:`with_padding` turns any trained network tileable (or not).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -100,16 +102,60 @@ class TextureNet(nn.Module):
 
     def sample(self, n: int, height: int, width: int, seed: int | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` textures of ``height``×``width``; the same ``seed`` gives the same samples."""
+        """``n`` textures of ``height``×``width``; the same ``seed`` gives the same samples.
+
+        Generated at the next multiple of :attr:`multiple`; a plain network's sample is cropped to the size,
+        a tileable one's is resampled to it with wrap-around (:func:`wrap_resize`), so it still tiles.
+        """
         device = next(self.parameters()).device
         if generator is None:
             generator = torch.Generator().manual_seed(0 if seed is None else seed)
         out = self(self.noise(n, height, width, generator, device))
+        if self.spec.tileable and tuple(out.shape[-2:]) != (height, width):
+            return wrap_resize(out, height, width)
         return out[..., :height, :width]
+
+
+def _fourier_resample(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    """Resample a periodic signal along ``dim`` to ``n`` samples by cropping (or zero-padding) its spectrum."""
+    size = x.shape[dim]
+    if n == size:
+        return x
+    spec = torch.fft.fft(x, dim=dim)
+    m = min(n, size)
+    low, high = (m + 1) // 2, m // 2  # frequencies 0 … low−1 and −high … −1 (the Nyquist bin on the negative side)
+    kept = torch.cat([spec.narrow(dim, 0, low), spec.narrow(dim, size - high, high)], dim=dim)
+    if n > size:
+        shape = list(kept.shape)
+        shape[dim] = n - size
+        kept = torch.cat([kept.narrow(dim, 0, low), kept.new_zeros(shape), kept.narrow(dim, low, high)], dim=dim)
+    return torch.fft.ifft(kept, dim=dim).real * (n / size)
+
+
+def wrap_resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize a periodic ``N×C×H×W`` image (its right edge continues into its left, its bottom into its top) to
+    ``height``×``width`` so that it stays periodic: Fourier resampling (the spectrum cropped or zero-padded), which
+    treats every pixel step alike — the wrap-around seam included. Meant for small changes (the next multiple of
+    16 down to the asked side); the result is clamped to [0, 1]."""
+    return _fourier_resample(_fourier_resample(x, height, -2), width, -1).clamp(0, 1)
+
+
+def with_padding(net: TextureNet, tileable: bool) -> TextureNet:
+    """The same trained network with circular (``tileable``) or reflection padding; ``net`` itself if it has it.
+
+    Padding modules hold no weights, so the weights carry over; a network trained with reflection padding and
+    sampled with circular padding tiles, with the edges' statistics it never saw in training
+    (``benchmarks/bench_tileable.py`` measures the seams)."""
+    if net.spec.tileable == tileable:
+        return net
+    other = TextureNet(replace(net.spec, tileable=tileable))
+    other.load_state_dict(net.state_dict())
+    p = next(net.parameters())
+    return other.to(p.device).train(net.training)
 
 
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-__all__ = ["TextureSpec", "TextureNet", "count_parameters"]
+__all__ = ["TextureSpec", "TextureNet", "count_parameters", "with_padding", "wrap_resize"]

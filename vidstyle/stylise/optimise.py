@@ -26,6 +26,10 @@ from ..losses_extra import (
     laplacian_of_pooled,
     masked_gram,
     mrf_loss,
+    region_histogram_loss,
+    region_mrf_loss,
+    region_patches,
+    region_sorted,
     region_style_loss,
     sorted_channels,
 )
@@ -83,8 +87,11 @@ class GatysCriterion:
     Call it on an image ``1×3×H×W`` to get ``{"content", "style", "tv", "total"}``
     (weighted), plus ``"mrf"``, ``"histogram"``, ``"laplacian"`` when their targets are given;
     ``extra_loss`` adds further named terms (e.g. temporal). With ``region_masks``
-    (``R×1×H×W`` at this level) ``style_grams`` hold one Gram per region (``{layer: R×C×C}``)
-    and the style loss is :func:`~vidstyle.losses_extra.region_style_loss`.
+    (``R×1×H×W`` at this level) ``style_grams`` hold one Gram per region (``{layer: R×C×C}``),
+    ``mrf_patches`` / ``style_sorted`` one bank / sorted values per region, and the losses are
+    :func:`~vidstyle.losses_extra.region_style_loss`, :func:`~vidstyle.losses_extra.region_mrf_loss`
+    and :func:`~vidstyle.losses_extra.region_histogram_loss` (only the output inside each region counts).
+    Without regions those lists hold one entry, the whole style's.
     """
 
     encoder: VGGEncoder
@@ -92,8 +99,8 @@ class GatysCriterion:
     content_targets: dict[str, torch.Tensor]
     style_grams: dict[str, torch.Tensor]
     extra_loss: LossFn | None = None
-    mrf_patches: dict[str, torch.Tensor] | None = None  # {layer: P×(C·k²)} style patches
-    style_sorted: dict[str, torch.Tensor] | None = None  # {layer: C×M} sorted style features
+    mrf_patches: dict[str, list[torch.Tensor]] | None = None  # {layer: [P_r×(C·k²)] style patches per region}
+    style_sorted: dict[str, list[torch.Tensor]] | None = None  # {layer: [C×M_r] sorted style features per region}
     content_laplacians: dict[int, torch.Tensor] | None = None  # {pool: Laplacian of the pooled content}
     region_masks: torch.Tensor | None = None
     region_weights: Sequence[float] | None = None
@@ -113,11 +120,15 @@ class GatysCriterion:
         else:
             losses["style"] = self.cfg.style_weight * style_loss({n: gram_matrix(feats[n]) for n in self.style_grams},
                                                                  self.style_grams, lw, relative=True)
+        masks, rw = self.region_masks, self.region_weights or [1.0]
         if self.mrf_patches:
-            m = sum(mrf_loss(feats[n], p, self.cfg.mrf_patch) for n, p in self.mrf_patches.items())
+            k = self.cfg.mrf_patch
+            m = sum(mrf_loss(feats[n], p[0], k) if masks is None else region_mrf_loss(feats[n], p, masks, rw, k)
+                    for n, p in self.mrf_patches.items())
             losses["mrf"] = self.cfg.mrf_weight * m / len(self.mrf_patches)
         if self.style_sorted:
-            h = sum(histogram_loss(feats[n], s) for n, s in self.style_sorted.items())
+            h = sum(histogram_loss(feats[n], s[0]) if masks is None else region_histogram_loss(feats[n], s, masks, rw)
+                    for n, s in self.style_sorted.items())
             losses["histogram"] = self.cfg.histogram_weight * h / len(self.style_sorted)
         if self.content_laplacians:
             losses["laplacian"] = self.cfg.laplacian_weight * laplacian_loss(x, self.content_laplacians,
@@ -179,23 +190,35 @@ def region_grams(encoder: VGGEncoder, styles: Sequence[torch.Tensor], style_mask
 
 @torch.no_grad()
 def extra_targets(encoder: VGGEncoder, styles: Sequence[torch.Tensor], cfg: OptimiseConfig, long_side: int,
-                  content: torch.Tensor | None) -> dict[str, dict]:
+                  content: torch.Tensor | None, style_masks: Sequence[torch.Tensor] | None = None) -> dict[str, dict]:
     """Targets of the extra losses at one pyramid level (only those whose weight is > 0).
 
-    ``mrf_patches``: the style patches of every style image (pooled; a blend is their union);
-    ``style_sorted``: per-channel sorted style features (several styles: the mixture of their values);
+    ``mrf_patches``: ``{layer: [bank]}``, the style patches of every style image (pooled; a blend is their union);
+    ``style_sorted``: ``{layer: [C×M]}``, per-channel sorted style features (several styles: the mixture of their
+    values); with ``style_masks`` (one ``R×1×h×w`` per style) both lists hold one entry per region, taken from
+    that region of each style (:func:`~vidstyle.losses_extra.region_patches`, :func:`~vidstyle.losses_extra.region_sorted`);
     ``content_laplacians``: Laplacians of the pooled content image.
     """
     out: dict[str, dict] = {}
     layers = tuple(dict.fromkeys((cfg.mrf_layers if cfg.mrf_weight > 0 else ()) +
                                  (cfg.histogram_layers if cfg.histogram_weight > 0 else ())))
     feats = [encoder(resize_long_side(s, max(long_side, 16)), layers) for s in styles] if layers else []
+
+    def per_region(n: str, take: Callable[[torch.Tensor, torch.Tensor], list[torch.Tensor]], dim: int) -> list[torch.Tensor]:
+        """Region ``r``'s entries of every style image, joined along ``dim``."""
+        assert style_masks is not None
+        parts = [take(f[n], m) for f, m in zip(feats, style_masks)]
+        return [torch.cat([p[r] for p in parts], dim=dim) for r in range(len(parts[0]))]
+
     if cfg.mrf_weight > 0:
-        out["mrf_patches"] = {n: torch.cat([extract_patches(f[n], cfg.mrf_patch, cfg.mrf_stride) for f in feats])
-                              for n in cfg.mrf_layers}
+        k, stride = cfg.mrf_patch, cfg.mrf_stride
+        out["mrf_patches"] = {n: [torch.cat([extract_patches(f[n], k, stride) for f in feats])] if style_masks is None
+                              else per_region(n, lambda f, m: region_patches(f, m, k, stride), 0) for n in cfg.mrf_layers}
     if cfg.histogram_weight > 0:
-        out["style_sorted"] = {n: torch.cat([f[n].flatten(2)[0] for f in feats], dim=1).sort(dim=1).values
-                               if len(feats) > 1 else sorted_channels(feats[0][n]) for n in cfg.histogram_layers}
+        out["style_sorted"] = {n: [torch.cat([f[n].flatten(2)[0] for f in feats], dim=1).sort(dim=1).values
+                                   if len(feats) > 1 else sorted_channels(feats[0][n])] if style_masks is None
+                               else [v.sort(dim=1).values for v in per_region(n, region_sorted, 1)]
+                               for n in cfg.histogram_layers}
     if cfg.laplacian_weight > 0 and content is not None:
         out["content_laplacians"] = {p: laplacian_of_pooled(content, p) for p in cfg.laplacian_pools}
     return out
@@ -243,8 +266,9 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
             preservation, whose style images change with every content image.
         content_masks: ``R×1×H×W`` soft region masks of the output (any size of the content's aspect
             ratio); with ``style_masks`` (one ``R×1×h×w`` per style image, region ``r`` ↔ region ``r``) the
-            Gram loss is taken per region pair (semantic style transfer, doodles; one region with an
-            all-ones style mask = stylise only inside a matte). Regions weigh by their area share.
+            Gram loss — and the MRF and histogram losses when weighted — is taken per region pair (semantic
+            style transfer, doodles; one region with an all-ones style mask = stylise only inside a matte).
+            Regions weigh by their area share.
 
     Returns:
         ``1×3×H'×W'`` stylised image with long side ``cfg.size``, RGB [0, 1].
@@ -296,7 +320,8 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
             area = masks.flatten(1).sum(1)
             grams = region_grams(encoder, styles, style_masks, weights, cfg.style_layers, style_side)
             regions = {"region_masks": masks, "region_weights": (area / area.sum().clamp_min(1e-6)).tolist()}
-        extras = extra_targets(encoder, styles, cfg, style_side, scaled_content)
+        extras = extra_targets(encoder, styles, cfg, style_side, scaled_content,
+                               style_masks if content_masks is not None else None)
         criterion = GatysCriterion(encoder, cfg, content_targets, grams, extra_loss, **extras, **regions)
         if image is None:
             start = initial_image(scaled_content, init, shape, generator, device)
