@@ -169,6 +169,11 @@ class _Checks:
             self.fail(key, f"must be a list of names, got {value!r}")
 
 
+#: Inference backends of the feed-forward and magenta networks (``--backend``): ``auto`` picks per network and
+#: device (:func:`vidstyle.stylise.feedforward.pick_backend`), ``onnx`` is onnxruntime on the CPU.
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+
+
 def _flow_names() -> list[str]:
     from .flow.base import available_estimators
 
@@ -176,7 +181,7 @@ def _flow_names() -> list[str]:
 
 
 def _codec_names() -> list[str]:
-    from .media.writer import CODECS
+    from .media.codecs import CODECS
 
     return list(CODECS)
 
@@ -354,7 +359,7 @@ class TemporalConfig:
 
 
 def _method_names() -> list[str]:
-    from .methods import method_choices
+    from .stylise.registry import method_choices
 
     return method_choices()
 

@@ -27,7 +27,7 @@ from ..errors import VidstyleError
 
 
 def _method_names() -> list[str]:
-    from ..methods import method_choices
+    from ..stylise.registry import method_choices
 
     return method_choices()
 
@@ -39,13 +39,13 @@ def _flow_names() -> list[str]:
 
 
 def _codec_names() -> list[str]:
-    from ..media.writer import CODECS
+    from ..media.codecs import CODECS
 
     return list(CODECS)
 
 
 def _backend_names() -> list[str]:
-    from ..stylise.feedforward import BACKENDS
+    from ..config import BACKENDS
 
     return list(BACKENDS)
 

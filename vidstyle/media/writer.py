@@ -38,20 +38,12 @@ import torch
 from ..config import VideoConfig
 from ..errors import MediaError
 from .atomic import atomic_output, check_output
+from .codecs import CODECS
 from .frames import VideoInfo
 from .sequence import ImageSequenceWriter
 
 __all__ = ["CODECS", "CONTAINERS", "VideoWriter", "frames_to_uint8"]
 
-#: codec name → (FFmpeg encoder, pixel format)
-CODECS: dict[str, tuple[str, str]] = {
-    "h264": ("libx264", "yuv420p"),
-    "h265": ("libx265", "yuv420p"),
-    "vp9": ("libvpx-vp9", "yuv420p"),
-    "av1": ("libsvtav1", "yuv420p"),
-    "prores": ("prores_ks", "yuv422p10le"),
-    "ffv1": ("ffv1", "bgr0"),  # lossless RGB: frames decode back bit-exactly
-}
 
 #: output extension → audio codecs we copy into it unchanged, and the transcode target
 CONTAINERS: dict[str, tuple[frozenset[str] | None, str]] = {
