@@ -15,4 +15,9 @@ CODECS: dict[str, tuple[str, str]] = {
     "ffv1": ("ffv1", "bgr0"),  # lossless RGB: frames decode back bit-exactly
 }
 
-__all__ = ["CODECS"]
+#: Encoder speed presets (x264/x265 names, fastest first; mapped onto SVT-AV1's numbers for av1, ignored by the
+#: other codecs).
+PRESETS: tuple[str, ...] = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                            "veryslow", "placebo")
+
+__all__ = ["CODECS", "PRESETS"]
