@@ -259,7 +259,7 @@ def main() -> None:
         sys.exit(f"{DATA} is absent: nothing to benchmark")
 
     from vidstyle.device import use_all_cores
-    from vidstyle.models_registry import read_card
+    from vidstyle.weights import read_card
     from vidstyle.nets.decoder import default_decoder_path
     from vidstyle.nets.vgg import load_vgg
     from vidstyle.weights import models_dir

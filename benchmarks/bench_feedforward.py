@@ -208,7 +208,7 @@ def bench_card_speed(args) -> dict:
     """Each shipped model through FeedForwardStyliser (default backend) at 640×360 and at the lite's real-time
     setting; the medians go into the cards' ``benchmark.speed`` with ``--write-cards``."""
     from vidstyle.device import use_all_cores
-    from vidstyle.models_registry import update_card
+    from vidstyle.weights import update_card
     from vidstyle.stylise.feedforward import FeedForwardStyliser
 
     cores = use_all_cores()
@@ -235,7 +235,7 @@ def bench_card_speed(args) -> dict:
 
 
 def _shipped(folder: Path | None = None):
-    from vidstyle.models_registry import list_models
+    from vidstyle.weights import list_models
 
     return {m.name: m for m in list_models(folder or ROOT / "models")}
 
@@ -251,7 +251,8 @@ def bench_quality(args) -> dict:
     from vidstyle.device import use_all_cores
     from vidstyle.media.image import load_image, resize_long_side
     from vidstyle.metrics import content_distance, style_distance, warping_error
-    from vidstyle.models_registry import load_transformer, update_card
+    from vidstyle.nets.transformer import load_transformer
+    from vidstyle.weights import update_card
     from vidstyle.nets.vgg import load_vgg
 
     use_all_cores()
@@ -310,7 +311,7 @@ def _gatys_reference(args, models, wanted, contents, enc) -> dict:
     """Gatys optimisation of the same content images at the same size, per style (the quality yardstick)."""
     from vidstyle.config import OptimiseConfig
     from vidstyle.metrics import content_distance, style_distance
-    from vidstyle.models_registry import read_card
+    from vidstyle.weights import read_card
     from vidstyle.nets.vgg import load_vgg
     from vidstyle.stylise.optimise import stylise_still
 
@@ -344,7 +345,7 @@ def _gatys_reference(args, models, wanted, contents, enc) -> dict:
 def contact_sheet(args) -> Path:
     """Rows: content images; columns: content | each style full | lite. Saved as benchmarks/feedforward_sheet.png."""
     from vidstyle.media.image import load_image, resize_long_side, save_image
-    from vidstyle.models_registry import load_transformer
+    from vidstyle.nets.transformer import load_transformer
 
     models = _shipped()
     fulls = [n for n, m in sorted(models.items()) if m.arch == "full"]

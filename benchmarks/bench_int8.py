@@ -44,7 +44,8 @@ def fit(x: torch.Tensor, w: int, h: int) -> torch.Tensor:
 
 def networks() -> list[dict]:
     """name → (torch fp32 callable, onnx fp32, onnx int8, style image, extra feeds)."""
-    from vidstyle.models_registry import load_transformer, resolve_model
+    from vidstyle.nets.transformer import load_transformer
+    from vidstyle.weights import resolve_model
     from vidstyle.nets.fused import fuse_for_inference
     from vidstyle.stylise.magenta import _EXAMPLE_Z, MagentaStyliser, _weights_key
 

@@ -112,7 +112,8 @@ def _teacher(generator=None):
 
 def bench_perstyle(args) -> dict:
     from vidstyle.media.image import load_image
-    from vidstyle.models_registry import load_transformer, read_card
+    from vidstyle.nets.transformer import load_transformer
+    from vidstyle.weights import read_card
 
     torch.set_num_threads(args.threads)
     setup = Setup(args)
@@ -140,7 +141,8 @@ def bench_perstyle(args) -> dict:
 def contact_sheet(args) -> Path:
     """Rows: style × photo; columns: content | old net | new net | teacher."""
     from vidstyle.media.image import load_image, resize_long_side, save_image
-    from vidstyle.models_registry import load_transformer, read_card
+    from vidstyle.nets.transformer import load_transformer
+    from vidstyle.weights import read_card
 
     pred, gen, embed = _teacher()
     photos = [SHARED / "data/content/kodak24/kodim23.png", SHARED / "data/video/dog/00020.jpg",

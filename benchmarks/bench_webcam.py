@@ -41,7 +41,7 @@ COLUMNS = ("stylise_ms", "smooth_ms", "upsample_ms", "output_ms", "infer_cpu_ms"
 
 def lite_styliser(device: str = "cpu"):
     """(styliser, description): a trained lite model from models/ if present, else a random-init lite net."""
-    from vidstyle.models_registry import list_models, write_card
+    from vidstyle.weights import list_models, write_card
     from vidstyle.nets.transformer import build_net
     from vidstyle.stylise.feedforward import FeedForwardStyliser
     from vidstyle.weights import save_safetensors

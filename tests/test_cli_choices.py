@@ -44,14 +44,14 @@ def test_run_accepts_every_registered_flow_method_and_alias(cli, fake_run) -> No
 
 def test_run_choice_lists_come_from_registries(cli, monkeypatch) -> None:
     monkeypatch.setenv("COLUMNS", "400")  # one row per option
-    from vidstyle.media.writer import CODECS
+    from vidstyle.config import BACKENDS
+    from vidstyle.media.codecs import CODECS, PRESETS
     from vidstyle.methods import method_choices
-    from vidstyle.stylise.feedforward import BACKENDS
 
     code, out, _ = cli("run", "--help")
     flat = re.sub(r"[│\s]+", "", out)
     assert code == 0
-    for values in (method_choices(), list(CODECS), list(BACKENDS), ["auto", "always", "never"]):
+    for values in (method_choices(), list(CODECS), list(PRESETS), list(BACKENDS), ["auto", "always", "never"]):
         assert "|".join(values) in flat
 
 

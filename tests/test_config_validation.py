@@ -30,6 +30,9 @@ def test_defaults_are_valid() -> None:
     assert config.FlowConfig().method in available_estimators()
     assert config.LiveConfig().flow_method in available_estimators()
     assert config.VideoConfig().codec in CODECS and config.LiveConfig().record_codec in CODECS
+    from vidstyle.media.codecs import PRESETS
+
+    assert config.VideoConfig().preset in PRESETS and config.LiveConfig().record_preset in PRESETS
 
 
 def test_vgg_sources_match_the_weights_module() -> None:
@@ -56,6 +59,8 @@ def test_every_literal_field_rejects_other_values(cls, name: str) -> None:
     (config.OptimiseConfig, {"size": -3}, "size"),
     (config.VideoConfig, {"compile": "sometimes"}, "compile"),
     (config.VideoConfig, {"codec": "h266"}, "codec"),
+    (config.VideoConfig, {"preset": "superfastest"}, "preset"),  # failed only when the encoder opened
+    (config.LiveConfig, {"record_preset": "turbo"}, "record_preset"),
     (config.VideoConfig, {"start": 5.0, "end": 2.0}, "end"),
     (config.VideoConfig, {"crf": 99}, "crf"),
     (config.FlowConfig, {"method": "dis-fastt"}, "method"),

@@ -167,11 +167,11 @@ def release():
     import onnxruntime as ort
 
     from vidstyle.nets.magenta import load_predictor, load_transformer
-    from vidstyle.weights import MAGENTA_PREDICTOR, MAGENTA_TRANSFORMER, locate_packaged
+    from vidstyle.weights import MagentaWeights
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    p_file, t_file = locate_packaged(MAGENTA_PREDICTOR), locate_packaged(MAGENTA_TRANSFORMER)
+    p_file, t_file = MagentaWeights.PREDICTOR.locate(), MagentaWeights.TRANSFORMER.locate()
     sessions = {
         "predict": ort.InferenceSession(str(p_file), opts),
         "transform": ort.InferenceSession(str(t_file), opts),

@@ -14,7 +14,8 @@ from vidstyle.config import TrainConfig
 from vidstyle.errors import VidstyleError, WeightsError
 from vidstyle.flow import warp
 from vidstyle.losses import temporal_loss
-from vidstyle.models_registry import CARD_KEYS, load_transformer, read_card
+from vidstyle.nets.transformer import load_transformer
+from vidstyle.weights import CARD_KEYS, read_card
 from vidstyle.nets.magenta import (GENERATOR_KIND, StylePredictor, StyleTransformer, fuse_magenta,
                                    load_generator_weights)
 from vidstyle.nets.transformer import build_net

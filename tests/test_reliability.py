@@ -556,7 +556,7 @@ def test_auto_guard_counts_only_the_steps_on_this_style(tmp_path, train_data, mo
 def test_shipped_fine_tunes_record_steps_on_their_own_style():
     from conftest import ROOT
 
-    from vidstyle.models_registry import read_card
+    from vidstyle.weights import read_card
 
     assert read_card(ROOT / "models" / "starry-night.safetensors")["training"]["style_steps"] == 1200
     assert read_card(ROOT / "models" / "cafe-terrace.safetensors")["training"]["style_steps"] == 250

@@ -171,7 +171,7 @@ def test_cli_mask_keeps_outside_pixels(cli, tmp_path):
 
 
 def test_cli_mask_with_a_feedforward_method(cli, tmp_path):
-    from vidstyle.models_registry import list_models
+    from vidstyle.weights import list_models
 
     if not list_models():
         pytest.skip("no shipped feed-forward model")

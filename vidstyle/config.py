@@ -169,6 +169,17 @@ class _Checks:
             self.fail(key, f"must be a list of names, got {value!r}")
 
 
+def _preset_names() -> list[str]:
+    from .media.codecs import PRESETS
+
+    return list(PRESETS)
+
+
+#: Inference backends of the feed-forward and magenta networks (``--backend``): ``auto`` picks per network and
+#: device (:func:`vidstyle.stylise.feedforward.pick_backend`), ``onnx`` is onnxruntime on the CPU.
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+
+
 def _flow_names() -> list[str]:
     from .flow.base import available_estimators
 
@@ -176,7 +187,7 @@ def _flow_names() -> list[str]:
 
 
 def _codec_names() -> list[str]:
-    from .media.writer import CODECS
+    from .media.codecs import CODECS
 
     return list(CODECS)
 
@@ -354,7 +365,7 @@ class TemporalConfig:
 
 
 def _method_names() -> list[str]:
-    from .methods import method_choices
+    from .stylise.registry import method_choices
 
     return method_choices()
 
@@ -431,8 +442,7 @@ class VideoConfig:
         c.number("batch_size", 1, integer=True)
         c.choice("codec", _codec_names)
         c.number("crf", 0, 63, integer=True)
-        if not isinstance(self.preset, str) or not self.preset:
-            c.fail("preset", f"must be an encoder speed preset such as medium, got {self.preset!r}")
+        c.choice("preset", _preset_names)
         c.number("start", 0, optional=True)
         c.number("end", 0, optional=True)
         if self.start is not None and self.end is not None and self.end <= self.start:
@@ -603,6 +613,7 @@ class LiveConfig:
         c.number("threads", 1, integer=True, optional=True)
         c.choice("flow_method", _flow_names)
         c.choice("record_codec", _codec_names)
+        c.choice("record_preset", _preset_names)
         c.number("record_crf", 0, 63, integer=True)
 
 

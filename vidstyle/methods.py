@@ -25,23 +25,20 @@ import dataclasses
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .config import OptimiseConfig, TemporalConfig
 from .errors import VidstyleError
-from .flow import FlowEstimator
-from .schedule import ScheduledStyliser
-from .stylise.base import StrengthBlend, StyleBlend, Styliser, TemporalMode
-from .stylise.registry import BuildRequest, MethodSpec, Need, get_method, list_methods, method_names
+from .stylise.registry import BuildRequest, MethodSpec, Need, TemporalMode, get_method, list_methods, method_choices
+
+if TYPE_CHECKING:  # listing methods and the auto policy's candidates (``vidstyle methods``) needs no torch
+    import torch
+
+    from .flow import FlowEstimator
+    from .stylise.base import Styliser
 
 #: The policy's name (not a registered method).
 AUTO = "auto"
-
-
-def method_choices() -> list[str]:
-    """Every accepted ``--method`` value: ``auto``, then each registered name and alias."""
-    return [AUTO, *method_names()]
 
 
 def auto_candidates() -> list[MethodSpec]:
@@ -73,6 +70,12 @@ def _choose_auto(request: BuildRequest) -> tuple[MethodSpec, Styliser, str]:
                 return spec, styliser, f"auto → {text}" + (f" (skipped {'; '.join(skipped)})" if skipped else "")
         skipped.append(f"{spec.name}: {why}")
     raise VidstyleError(f"--method auto found no method for this request: {'; '.join(skipped)}")
+
+
+def _device(device: torch.device | str) -> torch.device:
+    import torch
+
+    return torch.device(device)
 
 
 def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], model: str | Path | None = None, *,
@@ -109,7 +112,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
     # Builders see full strength and no curve: strength and style over time are applied on top (apply_strength).
     steady = dataclasses.replace(optimise, strength=1.0, style_curve=None)
     request = BuildRequest(styles=list(styles), model=model, optimise=steady, temporal=temporal,
-                           device=torch.device(device), flow_estimator=flow_estimator, backend=backend,
+                           device=_device(device), flow_estimator=flow_estimator, backend=backend,
                            compile=compile, precision=precision, frame_size=frame_size)
     if method == AUTO:
         spec, styliser, text = _choose_auto(request)
@@ -132,6 +135,8 @@ def apply_strength(styliser: Styliser, text: str, spec: MethodSpec, optimise: Op
     Only per-frame methods take strengths below 1 or curves (the others' frames depend on each other).
     """
     from .curves import Curve, parse_strength, parse_style_curve, style_names
+    from .schedule import ScheduledStyliser
+    from .stylise.base import StrengthBlend, StyleBlend
 
     strength = parse_strength(optimise.strength, "--strength", optimise.strength_interp)
     styles = None

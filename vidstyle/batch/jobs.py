@@ -299,7 +299,7 @@ def _setting(where: _Where, kp: tuple, name: str, value: Any, base: Settings) ->
     if name == "chunk_frames" and value < 1 or name in ("warmup", "cut_snap", "retries") and value < 0:
         raise where.error(kp, f"must be {'>= 1' if name == 'chunk_frames' else '>= 0'}, got {value}")
     if name == "method":
-        from ..methods import method_choices
+        from ..stylise.registry import method_choices
 
         if value not in method_choices():
             raise where.error(kp, f"allowed values are {', '.join(method_choices())} (got {value!r})")
@@ -527,7 +527,7 @@ def _job(where: _Where, kp: tuple, i: int, table: dict, defaults: dict, default_
                                                         f"known: {', '.join(known)}")
             method, configs = load_preset_configs(pp)
             if method is not None:
-                from ..methods import method_choices
+                from ..stylise.registry import method_choices
 
                 if method not in method_choices():
                     raise VidstyleError(f"{pp}: method: allowed values are {', '.join(method_choices())} "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..media.atomic import replacing
 from .state import write_json_atomic
 
 if TYPE_CHECKING:
@@ -138,9 +139,8 @@ def write_report(plan: Plan, result: BatchResult) -> tuple[Path, Path]:
                "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
     json_path, html_path = report_dir / "report.json", report_dir / "report.html"
     write_json_atomic(json_path, {"summary": summary, "outputs": rows})
-    tmp = html_path.with_name(f".{html_path.name}.part")
-    tmp.write_text(_html(rows, summary))
-    os.replace(tmp, html_path)
+    with replacing(html_path) as tmp:
+        tmp.write_text(_html(rows, summary))
     return json_path, html_path
 
 

@@ -14,12 +14,12 @@ import contextlib
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import VidstyleError
+from ..media.atomic import temp_path
 
 STATE_VERSION = 1
 
@@ -31,7 +31,7 @@ class BatchLocked(VidstyleError):
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file beside ``path``, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    tmp = temp_path(path)
     try:
         with open(tmp, "w") as f:
             json.dump(data, f, separators=(",", ":"), sort_keys=True)

@@ -17,8 +17,8 @@ def export(
     force: ForceOpt = False,
 ) -> None:
     """Export a feed-forward model to ONNX; checked against PyTorch when onnxruntime is installed."""
-    from ..models_registry import load_transformer
     from ..nets.onnx import OPSET, export_onnx
+    from ..nets.transformer import load_transformer
 
     net, card = load_transformer(model)
     info = export_onnx(net, onnx, force=force)

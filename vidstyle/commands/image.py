@@ -29,13 +29,13 @@ from ..errors import VidstyleError
 
 
 def _method_help() -> str:
-    from ..methods import method_choices
+    from ..stylise.registry import method_choices
 
     return f"{', '.join(method_choices())}; optimise (the default) gives the best quality."
 
 
 def _check_method(value: str) -> str:
-    from ..methods import method_choices
+    from ..stylise.registry import method_choices
 
     if value not in method_choices():
         raise typer.BadParameter(f"allowed values are {', '.join(method_choices())} (got {value!r})")

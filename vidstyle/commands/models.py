@@ -20,8 +20,7 @@ def models(
     from rich.console import Console
     from rich.table import Table
 
-    from ..models_registry import FEEDFORWARD, list_models, read_card
-    from ..weights import sha256_file
+    from ..weights import FEEDFORWARD, list_models
 
     found = list_models(folder, kind=None if all_kinds else FEEDFORWARD, broken=True)
     if not found:
@@ -36,7 +35,7 @@ def models(
         row = [m.name, m.arch] + ([m.kind] if all_kinds else []) + [f"{m.size_mb:.2f}", str(m.steps or "?"), m.style_file,
                str(m.thumbnail) if m.thumbnail else "-", f"BROKEN: {m.problem}" if m.problem else str(m.card)]
         if verify:
-            ok = m.problem is None and sha256_file(m.path) == read_card(m.path).get("weights", {}).get("sha256")
+            ok = m.verified()
             row.append("ok" if ok else ("BROKEN" if m.problem else "MISMATCH"))
             if not ok:
                 bad.append(m.name)

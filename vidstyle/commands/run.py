@@ -27,7 +27,7 @@ from ..errors import VidstyleError
 
 
 def _method_names() -> list[str]:
-    from ..methods import method_choices
+    from ..stylise.registry import method_choices
 
     return method_choices()
 
@@ -39,13 +39,19 @@ def _flow_names() -> list[str]:
 
 
 def _codec_names() -> list[str]:
-    from ..media.writer import CODECS
+    from ..media.codecs import CODECS
 
     return list(CODECS)
 
 
+def _preset_names() -> list[str]:
+    from ..media.codecs import PRESETS
+
+    return list(PRESETS)
+
+
 def _backend_names() -> list[str]:
-    from ..stylise.feedforward import BACKENDS
+    from ..config import BACKENDS
 
     return list(BACKENDS)
 
@@ -54,6 +60,7 @@ def _backend_names() -> list[str]:
 Method = choices("Method", _method_names())
 Flow = choices("Flow", _flow_names())
 Codec = choices("Codec", _codec_names())
+Preset = choices("Preset", _preset_names())
 Backend = choices("Backend", _backend_names())
 Compile = literal_choices("Compile", VideoConfig, "compile")
 Precision = literal_choices("Precision", VideoConfig, "precision")
@@ -94,7 +101,7 @@ def run(
     passes: Annotated[int | None, typer.Option(min=1, help="Ruder: > 1 runs the multi-pass algorithm over each batch of frames.")] = None,
     pass_steps: Annotated[int | None, typer.Option(min=1, help="Ruder multi-pass: iterations per frame in passes after the first.")] = None,
     crf: Annotated[int | None, typer.Option(min=0, max=63, help="Encoder quality (lower is better).")] = None,
-    preset: Annotated[str | None, typer.Option(help="x264/x265 speed preset.")] = None,
+    preset: Annotated[Preset | None, typer.Option(show_default=VideoConfig.preset, help="Encoder speed preset (x264/x265 names; mapped for av1).")] = None,  # type: ignore[valid-type]
     codec: Annotated[Codec, typer.Option(help="Video codec.")] = VideoConfig.codec,  # type: ignore[valid-type, assignment]
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio.")] = False,
     backend: Annotated[Backend, typer.Option(help="Feed-forward inference: onnx (onnxruntime), torch, or auto: onnxruntime on the CPU (fastest measured, no compile wait) unless the network is compiled, torch on CUDA.")] = "auto",  # type: ignore[valid-type, assignment]
@@ -119,7 +126,7 @@ def run(
     )
     from ..pipeline import stylise_video
 
-    video = replace(VideoConfig(), size=size, batch_size=batch_size, start=start, end=end, crf=crf, preset=preset,
+    video = replace(VideoConfig(), size=size, batch_size=batch_size, start=start, end=end, crf=crf, preset=None if preset is None else str(preset.value),
                     codec=str(codec.value), audio=False if no_audio else None, compile=str(compile.value),
                     precision=str(precision.value))
     offsets = parse_floats(long_term, "--long-term")

@@ -153,9 +153,8 @@ def load_live_models(models: list[str], device, compile_net: bool = False) -> tu
         ``(stylisers, names)``.
     """
     from ..errors import VidstyleError
-    from ..models_registry import list_models
     from ..stylise.feedforward import FeedForwardStyliser
-    from ..weights import models_dir
+    from ..weights import list_models, models_dir
 
     if models:  # asked for by name: each must load
         stylisers = [FeedForwardStyliser(m, device=device, compile=compile_net) for m in models]

@@ -1,14 +1,32 @@
-"""The flow-estimator interface and the registry of backends."""
+"""The flow-estimator interface and the registry of backends.
+
+The backends' names are declared in :data:`ESTIMATORS` (with the module that registers each), so listing them
+(``--flow`` choices, config validation) imports neither torch nor OpenCV; a backend's module is imported when
+it is first built.
+"""
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import VidstyleError
+
+if TYPE_CHECKING:
+    import torch
+
+#: Every built-in estimator: name → the module that registers it with :func:`register`. ``auto`` (not listed) is
+#: the policy of :func:`get_estimator`.
+ESTIMATORS: dict[str, str] = {
+    "deepflow": "vidstyle.flow.opencv",
+    "dis": "vidstyle.flow.opencv",
+    "dis-fast": "vidstyle.flow.opencv",
+    "raft-large": "vidstyle.flow.raft",
+    "raft-small": "vidstyle.flow.raft",
+}
 
 
 class FlowEstimator(ABC):
@@ -43,17 +61,15 @@ def register(name: str) -> Callable:
     return deco
 
 
-def _load_backends(name: str | None = None) -> None:
-    """Import backend modules (each registers itself); RAFT's only when it may be needed (slow import)."""
-    from . import opencv  # noqa: F401  (registers dis, dis-fast, deepflow)
-
-    if name is None or name == "auto" or name.startswith("raft"):
-        from . import raft  # noqa: F401  (registers raft-small, raft-large)
+def _load_backend(name: str) -> None:
+    """Import the module that registers ``name`` (a no-op for names registered at run time, e.g. by tests)."""
+    if name not in _REGISTRY and name in ESTIMATORS:
+        importlib.import_module(ESTIMATORS[name])
 
 
 def available_estimators() -> list[str]:
-    _load_backends()
-    return sorted(_REGISTRY)
+    """Every estimator name (declared or registered), sorted; imports no backend."""
+    return sorted({*ESTIMATORS, *_REGISTRY})
 
 
 def get_estimator(name: str = "dis", weights: str | Path | None = None, device: torch.device | str = "cpu") -> FlowEstimator:
@@ -61,16 +77,16 @@ def get_estimator(name: str = "dis", weights: str | Path | None = None, device: 
 
     ``auto`` takes RAFT-large when its weights are available, otherwise DIS.
     """
-    _load_backends(name)
     if name == "auto":
         for candidate in ("raft-large", "raft-small"):
+            _load_backend(candidate)
             if candidate in _REGISTRY:
                 try:
                     return _REGISTRY[candidate](weights=weights, device=device)
                 except VidstyleError:
                     continue
         name = "dis"
+    _load_backend(name)
     if name not in _REGISTRY:
-        _load_backends()  # list every backend in the message
-        raise VidstyleError(f"unknown flow method {name!r}; choose from auto, {', '.join(sorted(_REGISTRY))}")
+        raise VidstyleError(f"unknown flow method {name!r}; choose from auto, {', '.join(available_estimators())}")
     return _REGISTRY[name](weights=weights, device=device)

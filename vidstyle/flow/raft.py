@@ -25,7 +25,6 @@ without trained weights the sign cannot be confirmed numerically here.)
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,11 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import WeightsError
-from ..weights import sha256_file
+from ..weights import RaftWeights, Weights
 from .base import FlowEstimator, register
-
-#: torch hub's file-name hash convention: ``name-<hex>.ext``.
-_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.[^.]+$")
 
 RAFT_VARIANTS = ("raft-small", "raft-large")
 
@@ -49,52 +45,39 @@ def _arch(name: str):  # noqa: ANN202 - (builder, torchvision weights entry); to
             "raft-large": (raft_large, Raft_Large_Weights.DEFAULT)}[name]
 
 
+def raft_weights(name: str) -> Weights:
+    """The declared entry of ``name``'s weights (:class:`vidstyle.weights.RaftWeights`)."""
+    return RaftWeights.verify(name).weights  # type: ignore[no-any-return]
+
+
 def official_file_name(name: str) -> str:
     """File name torchvision uses for ``name``'s default weights, e.g. ``raft_small_C_T_V2-01064c6d.pth``."""
-    return _arch(name)[1].url.rsplit("/", 1)[-1]
+    return raft_weights(name).file
 
 
 def hub_path(name: str) -> Path:
     """Where torchvision's weights for ``name`` sit in the torch hub cache."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / official_file_name(name)
+    return raft_weights(name).default_path()  # type: ignore[return-value]
 
 
-def _where_to_put(name: str) -> str:
-    return (f"put torchvision's {official_file_name(name)} in {hub_path(name).parent} or pass --flow-weights PATH "
-            f"(or use --flow dis, which needs no weights)")
-
-
-def locate_raft_weights(name: str, weights: str | Path | None = None) -> Path:
-    """The weight file for ``name`` (``raft-small``/``raft-large``): ``weights`` if given, else the hub cache.
+def locate_raft_weights(name: str, weights: str | Path | None = None) -> tuple[Weights, Path]:
+    """The entry and file for ``name``: ``weights`` if given (its entry checks it against the hash fragment of its
+    name, if it has one), else torchvision's file in the hub cache (checked against the official one). Only the
+    file's existence is checked here; :meth:`Weights.load` checks its SHA-256 (once per file, cached).
 
     Raises:
         WeightsError: the file does not exist.
     """
-    if weights is not None:
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"{name} weight file not found: {path}")
-        return path
-    path = hub_path(name)
+    entry = raft_weights(name)
+    if weights is None:
+        path = entry.default_path()
+        if path is None or not path.is_file():
+            raise WeightsError(f"no {name} weights available offline: {entry.advice()}")
+        return entry, path
+    path = Path(weights)
     if not path.is_file():
-        raise WeightsError(f"no {name} weights available offline: {_where_to_put(name)}")
-    return path
-
-
-def verify_checksum(path: Path, name: str, official: bool) -> None:
-    """Check ``path``'s SHA-256 against the hash fragment in its file name (and the official one for the hub file).
-
-    Raises:
-        WeightsError: the digest does not start with the expected fragment.
-    """
-    match = _HASH_IN_NAME.search(path.name)
-    expected = _HASH_IN_NAME.search(official_file_name(name)).group(1) if official else (match and match.group(1))
-    if not expected:
-        return  # a user's own file without a hash in its name: the strict state-dict load below still guards it
-    digest = sha256_file(path)
-    if not digest.startswith(expected):
-        raise WeightsError(f"{path} fails its checksum (sha256 {digest[:12]}…, expected {expected}…): the file is "
-                           f"corrupt or not {name}'s weights; {_where_to_put(name)}")
+        raise WeightsError(f"{name} weight file not found: {path}")
+    return entry.at(path), path
 
 
 def _load_model(name: str, path: str, official: bool) -> torch.nn.Module:
@@ -109,17 +92,9 @@ def _load_model(name: str, path: str, official: bool) -> torch.nn.Module:
 def _load_state(name: str, path: str, official: bool) -> dict[str, torch.Tensor]:
     """Checksum, read and check a RAFT state dict against ``name``'s architecture (CPU tensors)."""
     builder, _ = _arch(name)
-    verify_checksum(Path(path), name, official)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 — any unpickling failure means a broken file
-        raise WeightsError(f"cannot read {name} weights from {path} ({type(e).__name__}): the file is corrupt; "
-                           f"{_where_to_put(name)}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    entry = raft_weights(name) if official else raft_weights(name).at(path)
+    state, _meta = entry.load(path)
     expected = builder(weights=None).state_dict()
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path} does not hold a state dict of {name} weights (found {type(state).__name__})")
     missing = [k for k in expected if k not in state]
     wrong = [k for k in expected if k in state and getattr(state[k], "shape", None) != expected[k].shape]
     unexpected = [k for k in state if k not in expected]
@@ -156,7 +131,7 @@ class RaftFlow(FlowEstimator):
         if name not in RAFT_VARIANTS:
             raise WeightsError(f"unknown RAFT variant {name!r}; use {', '.join(RAFT_VARIANTS)}")
         self.name = name
-        path = locate_raft_weights(name, weights)
+        _entry, path = locate_raft_weights(name, weights)
         self.weights_path = path
         self.device = torch.device(device)
         self.model = _load_model(name, str(path.resolve()), weights is None).to(self.device)
@@ -190,4 +165,4 @@ def raft_large_estimator(weights=None, device="cpu") -> RaftFlow:
     return RaftFlow("raft-large", weights, device)
 
 
-__all__ = ["RaftFlow", "hub_path", "locate_raft_weights", "official_file_name", "pad_to_multiple", "verify_checksum"]
+__all__ = ["RaftFlow", "hub_path", "locate_raft_weights", "official_file_name", "pad_to_multiple", "raft_weights"]

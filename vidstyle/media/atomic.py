@@ -118,6 +118,39 @@ def check_not_input(output: str | Path, *inputs: str | Path | None) -> None:
             raise VidstyleError(f"output {out} is the input {inp}; choose another output name")
 
 
+def temp_path(path: str | Path) -> Path:
+    """A unique hidden temporary beside ``path``: ``.STEM.xxxxxxxx.partEXT``.
+
+    The extension is kept (encoders and ``torch.save``/``savefig`` pick the format from it), the random part makes
+    two processes or threads writing the same file never share a temporary, and :func:`remove_stale_parts`
+    recognises the name.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path, mode: int | None = None) -> Iterator[Path]:
+    """Yield a unique temporary (:func:`temp_path`) beside ``path``; rename it onto ``path`` on success.
+
+    For files the program owns and rewrites on purpose (checkpoints, model cards, weights, reports, caches): an
+    existing ``path`` is replaced, but only by a complete file — readers see the old or the new one, never half of
+    one. On any exception the temporary is removed and ``path`` is untouched. ``mode`` (e.g. ``0o644``) is applied
+    to the temporary before the rename. The parent folder is created if needed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -128,7 +161,7 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     """
     path = check_output(path, force)
     remove_stale_parts(path)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+    tmp = temp_path(path)
     fd = hold(tmp)  # created empty and locked: a later run knows it is ours while we live
     try:
         yield tmp

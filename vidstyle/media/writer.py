@@ -38,20 +38,12 @@ import torch
 from ..config import VideoConfig
 from ..errors import MediaError
 from .atomic import atomic_output, check_output
+from .codecs import CODECS, PRESETS
 from .frames import VideoInfo
 from .sequence import ImageSequenceWriter
 
 __all__ = ["CODECS", "CONTAINERS", "VideoWriter", "frames_to_uint8"]
 
-#: codec name → (FFmpeg encoder, pixel format)
-CODECS: dict[str, tuple[str, str]] = {
-    "h264": ("libx264", "yuv420p"),
-    "h265": ("libx265", "yuv420p"),
-    "vp9": ("libvpx-vp9", "yuv420p"),
-    "av1": ("libsvtav1", "yuv420p"),
-    "prores": ("prores_ks", "yuv422p10le"),
-    "ffv1": ("ffv1", "bgr0"),  # lossless RGB: frames decode back bit-exactly
-}
 
 #: output extension → audio codecs we copy into it unchanged, and the transcode target
 CONTAINERS: dict[str, tuple[frozenset[str] | None, str]] = {
@@ -62,8 +54,7 @@ CONTAINERS: dict[str, tuple[frozenset[str] | None, str]] = {
     ".avi": (frozenset({"mp3", "ac3", "pcm_s16le"}), "libmp3lame"),
 }
 
-_SVT_PRESETS = {"ultrafast": 12, "superfast": 11, "veryfast": 10, "faster": 9, "fast": 8, "medium": 7,
-                "slow": 5, "slower": 4, "veryslow": 2, "placebo": 1}
+_SVT_PRESETS = dict(zip(PRESETS, (12, 11, 10, 9, 8, 7, 5, 4, 2, 1)))
 _STOP = object()
 _BT709 = 1  # AVCOL_SPC_BT709 = AVCOL_PRI_BT709 = AVCOL_TRC_BT709
 _MPEG_RANGE = 1  # AVCOL_RANGE_MPEG (limited, 16–235)

@@ -14,14 +14,13 @@ the decoder was trained against, the steps actually trained and the final losses
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import WeightsError
-from ..weights import load_safetensors, models_dir
+from ..weights import card_path, model_weights, models_dir
 
 #: Levels a decoder can be built for (the first ReLU of each VGG block).
 LEVELS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -119,11 +118,6 @@ def default_decoder_path(method: str, level: str) -> Path:
     return models_dir() / f"decoder-{method}-{level}.safetensors"
 
 
-def card_path(weights: str | Path) -> Path:
-    """The JSON model card beside a weight file."""
-    return Path(weights).with_suffix(".json")
-
-
 def train_hint(method: str, level: str) -> str:
     return (f"train it with `vidstyle train-decoder --method {method} --level {level} "
             f"--content DIR{' --styles DIR' if method == 'adain' else ''} --out {default_decoder_path(method, level)}`")
@@ -134,7 +128,8 @@ def load_decoder(path: str | Path | None = None, method: str = "adain", level: s
     """Load trained decoder weights into a :class:`Decoder`, in eval mode on ``device``.
 
     Args:
-        path: weight file; default :func:`default_decoder_path` for ``method``/``level``.
+        path: weight file; default :func:`default_decoder_path` for ``method``/``level``. Its model card (when
+            present) declares it and its SHA-256 is checked (:func:`vidstyle.weights.model_weights`).
         vgg_normalisation: normalisation of the encoder the caller uses (``caffe``/``torch``);
             a decoder trained against another VGG-19 would produce garbage, so that is an error.
 
@@ -145,14 +140,7 @@ def load_decoder(path: str | Path | None = None, method: str = "adain", level: s
     path = Path(path) if path is not None else default_decoder_path(method, level)
     if not path.is_file():
         raise WeightsError(f"decoder weights for {method} at {level} not found: {path}; {train_hint(method, level)}")
-    expected = None
-    card = card_path(path)
-    if card.is_file():
-        try:
-            expected = json.loads(card.read_text()).get("weights", {}).get("sha256")
-        except (OSError, json.JSONDecodeError, AttributeError) as e:
-            raise WeightsError(f"cannot read model card {card}: {e}") from None
-    tensors, meta = load_safetensors(path, expected)
+    tensors, meta = model_weights(path, verify=card_path(path).is_file()).load()
     file_level = meta.get("level", level)
     if file_level != level:
         raise WeightsError(f"{path} is a decoder for {file_level}, not {level}; pass the right file or {train_hint(method, level)}")

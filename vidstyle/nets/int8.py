@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import VidstyleError
+from ..media.atomic import replacing, temp_path
 
 #: ``--precision`` choices.
 PRECISIONS = ("auto", "fp32", "int8")
@@ -155,7 +156,7 @@ def quantise(fp32: Path, out: Path, frames: list[torch.Tensor],
             return next(self._it, None)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    tmp = temp_path(out)
     try:
         root = logging.getLogger()
         level = root.level
@@ -200,10 +201,9 @@ def _report_path(graph: Path) -> Path:
 
 def _write_report(graph: Path, report: Int8Report) -> None:
     path = _report_path(graph)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     data = {**report.__dict__, "features": list(report.features), "recipe": RECIPE_VERSION}
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
 
 
 def read_report(graph: Path) -> Int8Report | None:

@@ -265,10 +265,10 @@ def load_predictor(path: str | Path | None = None) -> StylePredictor:
     Raises:
         WeightsError: package/file missing, checksum mismatch, or a graph that is not this network.
     """
-    from ..weights import MAGENTA_PREDICTOR, locate_packaged
+    from ..weights import MagentaWeights
     from .onnx_weights import conv_weights, load_into
 
-    file = locate_packaged(MAGENTA_PREDICTOR, path)
+    file = MagentaWeights.PREDICTOR.locate(path)
     net = StylePredictor()
     load_into(net.onnx_names(), conv_weights(file), file)
     return net.eval()
@@ -277,10 +277,10 @@ def load_predictor(path: str | Path | None = None) -> StylePredictor:
 def load_transformer(path: str | Path | None = None) -> StyleTransformer:
     """The release's conditional generator (eval mode, float32, CPU), from ``arbitrary_transform.onnx`` or the
     given file (SHA-256 checked). Raises :class:`~vidstyle.errors.WeightsError` as :func:`load_predictor`."""
-    from ..weights import MAGENTA_TRANSFORMER, locate_packaged
+    from ..weights import MagentaWeights
     from .onnx_weights import conv_weights, load_into
 
-    file = locate_packaged(MAGENTA_TRANSFORMER, path)
+    file = MagentaWeights.TRANSFORMER.locate(path)
     net = StyleTransformer()
     load_into(net.onnx_names(), conv_weights(file), file)
     return net.eval()
@@ -301,21 +301,14 @@ def load_generator_weights(path: str | Path, verify: bool = True) -> StyleTransf
             one line each.
     """
     from ..errors import WeightsError
-    from ..models_registry import card_path, read_card
-    from ..weights import load_safetensors
+    from ..weights import card_path, model_weights, read_card
 
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"generator weights not found: {path}")
-    expected = None
-    if verify:
-        card = read_card(path)
-        if card.get("kind") != GENERATOR_KIND:
-            raise WeightsError(f"{card_path(path)} is not the card of a magenta generator (kind {card.get('kind')!r})")
-        expected = (card.get("weights") or {}).get("sha256")
-        if not expected:
-            raise WeightsError(f"model card {card_path(path)} has no weights.sha256; retrain or rewrite the card")
-    tensors, meta = load_safetensors(path, expected)
+    if verify and (kind := read_card(path).get("kind")) != GENERATOR_KIND:
+        raise WeightsError(f"{card_path(path)} is not the card of a magenta generator (kind {kind!r})")
+    tensors, meta = model_weights(path, verify).load()
     if meta.get("format") != GENERATOR_FORMAT:
         raise WeightsError(f"{path} is not a magenta generator (format {meta.get('format')!r}, "
                            f"expected {GENERATOR_FORMAT!r})")

@@ -60,7 +60,7 @@ def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: boo
     out = Path(out)
     if out.suffix != ".onnx":
         raise VidstyleError(f"the ONNX output must end in .onnx, got {out}")
-    from ..media.atomic import check_output
+    from ..media.atomic import check_output, temp_path
 
     check_output(out, force)  # exists without --force, folder missing or read-only: before exporting
     _require("onnx")
@@ -71,7 +71,7 @@ def export_onnx(net: nn.Module, out: str | Path, force: bool = False, check: boo
              else fuse_magenta(net) if isinstance(net, StyleTransformer) else net)
     extra = dict(extra_inputs or {})
     example = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")  # per process: batch workers may export at once
+    tmp = temp_path(out)  # unique: batch workers may export at once
     try:
         with warnings.catch_warnings():  # tracer chatter about the padding branch (handled by OnnxNet) and
             warnings.simplefilter("ignore")  # instance norm's train flag (it always uses instance statistics)

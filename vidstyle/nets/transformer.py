@@ -23,12 +23,14 @@ first-generation models were residual; their weight files say so and load either
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import VidstyleError
+from ..errors import VidstyleError, WeightsError
 
 
 @dataclass(frozen=True)
@@ -156,9 +158,39 @@ def build_net(arch: str = "full", width: int | None = None, blocks: int | None =
                                   base.residual if residual is None else residual))
 
 
+def load_transformer(model: str | Path, device: torch.device | str = "cpu", verify: bool = True
+                     ) -> tuple[TransformerNet, dict[str, Any]]:
+    """Load a shipped/trained :class:`TransformerNet` by model name or ``.safetensors`` path (float32, eval mode).
+
+    The weights are declared by their model card (:func:`vidstyle.weights.model_weights`) and checked against its
+    ``weights.sha256`` when ``verify``.
+
+    Returns:
+        ``(net, card)``.
+
+    Raises:
+        WeightsError: missing card, checksum mismatch, corrupt file, another kind of model or wrong tensors — one
+            line each.
+    """
+    from ..weights import FEEDFORWARD, model_kind, model_weights
+
+    entry = model_weights(model, verify)
+    if (kind := model_kind(entry)) != FEEDFORWARD:
+        raise WeightsError(f"{entry.path} is a {kind} ({entry.name}), not a feed-forward style network; "
+                           "only those can be used with --model or exported (see `vidstyle models`)")
+    tensors, meta = entry.load()
+    net = TransformerNet(NetSpec.from_metadata(meta))
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise WeightsError(f"{entry.path} does not match its network ({meta.get('arch')}): "
+                           f"{str(e).splitlines()[0]}") from None
+    return net.to(device).eval(), dict(entry.meta)
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-__all__ = ["NetSpec", "ARCHS", "spec_for", "TransformerNet", "build_net", "count_parameters", "run_at_size", "pad_for_net",
+__all__ = ["NetSpec", "ARCHS", "load_transformer", "spec_for", "TransformerNet", "build_net", "count_parameters", "run_at_size", "pad_for_net",
            "ResidualBlock", "ConvNormAct"]

@@ -157,7 +157,7 @@ def deepest(layers) -> str:
 @lru_cache(maxsize=4)
 def _cached_state(source: str, path: str | None) -> tuple[dict[str, torch.Tensor], str]:
     src, found = locate_vgg(source, path)
-    return load_vgg_state(src, found), src.normalisation
+    return load_vgg_state(src, found), str(src.meta["normalisation"])
 
 
 def load_vgg(layers, source: str = "auto", path: str | Path | None = None, device: torch.device | str = "cpu",

@@ -30,7 +30,7 @@ from ..nets.vgg import VGGEncoder, deepest, layer_index, load_vgg
 from .adain import adain, mean_std
 from .base import FrameState, Styliser, TemporalMode
 from .optimise import blend_weights
-from .registry import BuildRequest, MethodSpec, Need, register_method
+from .registry import BuildRequest
 from .wct import REG, ColourStats, blend_stats, colour_stats, mean_cov, wct
 
 METHODS = ("adain", "wct")
@@ -247,7 +247,7 @@ def _levels(method: str) -> tuple[str, ...]:
     return ("relu4_1",) if method == "adain" else WCT_LEVELS
 
 
-def _can_serve(method: str):
+def can_serve_for(method: str):
     def check(request: BuildRequest) -> str | None:
         missing = [p.name for p in (default_decoder_path(method, level) for level in _levels(method)) if not p.is_file()]
         return f"{method} decoder weights are not installed ({', '.join(missing)})" if missing else None
@@ -255,7 +255,7 @@ def _can_serve(method: str):
     return check
 
 
-def _builder(method: str):
+def builder_for(method: str):
     def build(request: BuildRequest) -> tuple[Styliser, str]:
         from ..config import OptimiseConfig
 
@@ -273,19 +273,6 @@ def _builder(method: str):
                           f"style {request.style_names()}{notes}")
 
     return build
-
-
-_DESCRIPTIONS = {
-    "adain": ("any style image in one pass: relu4_1 features get the style's mean/std, a trained decoder renders "
-              "them", "Huang & Belongie 2017"),
-    "wct": ("any style image: whitening/colouring of VGG features, coarse to fine, with trained inversion decoders",
-            "Li et al. 2017"),
-}
-for _rank, _method in enumerate(METHODS):
-    register_method(MethodSpec(
-        name=_method, builder=_builder(_method), temporal=TemporalMode.PER_FRAME,
-        needs=frozenset({Need.STYLE, Need.DECODERS}), auto_rank=20 + _rank, can_serve=_can_serve(_method),
-        native_strength=True, description=_DESCRIPTIONS[_method][0], paper=_DESCRIPTIONS[_method][1]))
 
 
 __all__ = ["METHODS", "WCT_LEVELS", "ALL_WCT_LEVELS", "ArbitraryStyliser"]

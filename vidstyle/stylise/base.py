@@ -5,26 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 
-
-class TemporalMode(str, Enum):
-    """How a styliser deals with time; the pipeline picks its loop from it (:func:`vidstyle.pipeline.run_pipeline`).
-
-    * ``PER_FRAME``: frames are independent; the pipeline stylises whole batches and blends the warped
-      previous output in where the flow is reliable.
-    * ``SEQUENTIAL``: the styliser uses the previous output and the flow itself; the pipeline calls it one
-      frame at a time with a complete :class:`FrameState` and blends nothing.
-    * ``SELF_CONSISTENT``: the styliser makes a window of frames consistent itself (e.g. multi-pass); the
-      pipeline hands it the window (split at cuts) with every frame's :class:`FrameState` in
-      ``state.window`` — the flows it already estimated — and neither blends nor re-estimates.
-    """
-
-    PER_FRAME = "per-frame"
-    SEQUENTIAL = "sequential"
-    SELF_CONSISTENT = "self-consistent"
+from .registry import TemporalMode
 
 
 @dataclass

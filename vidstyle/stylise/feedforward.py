@@ -14,16 +14,15 @@ from pathlib import Path
 
 import torch
 
+from ..config import BACKENDS  # the choices of ``backend`` (re-exported)
 from ..device import compile_for_inference, resolve_device
 from ..errors import VidstyleError
-from ..models_registry import find_model_for_style, load_transformer
 from ..nets.fused import fuse_for_inference
 from ..nets.tiling import run_network
+from ..nets.transformer import load_transformer
+from ..weights import find_model_for_style
 from .base import FrameState, Styliser, TemporalMode
-from .registry import BuildRequest, MethodSpec, Need, register_method
-
-#: Inference backends of :class:`FeedForwardStyliser`; ``auto`` is :func:`pick_backend`'s choice.
-BACKENDS = ("auto", "torch", "onnx")
+from .registry import BuildRequest
 
 
 def pick_backend(backend: str, device: torch.device, compile: bool = False) -> str:
@@ -118,8 +117,8 @@ class FeedForwardStyliser(Styliser):
 def trained_steps(model: str | Path) -> int:
     """Training steps a model's card records on its own style (``training.style_steps``: a parent from ``--init``
     counts only when it was trained on the same painting); 0 when unknown."""
-    from ..models_registry import read_card, resolve_model
     from ..train.loop import style_steps
+    from ..weights import read_card, resolve_model
 
     try:
         return style_steps(read_card(resolve_model(model)))
@@ -134,7 +133,7 @@ def shipped_model(request: BuildRequest) -> str | None:
     return find_model_for_style(request.styles[0])
 
 
-def _can_serve(request: BuildRequest) -> str | None:
+def can_serve_fast(request: BuildRequest) -> str | None:
     from ..config import MIN_AUTO_MODEL_STEPS
 
     if request.model is not None:
@@ -149,7 +148,7 @@ def _can_serve(request: BuildRequest) -> str | None:
     return None
 
 
-def _build_fast(request: BuildRequest) -> tuple[Styliser, str]:
+def build_fast(request: BuildRequest) -> tuple[Styliser, str]:
     model = request.model
     if model is None:
         model = shipped_model(request)
@@ -200,12 +199,6 @@ def network_notes(optimise, frame_size: tuple[int, int] | None = None,  # noqa: 
     elif optimise.tile is not None and frame_size is None:
         notes += f", tiles of {optimise.tile} px when larger"
     return notes
-
-
-register_method(MethodSpec(
-    name="fast", builder=_build_fast, temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.MODEL, Need.STYLE}),
-    auto_rank=10, can_serve=_can_serve, paper="Johnson et al. 2016",
-    description="a trained feed-forward network: --model NAME, or the shipped model trained on --style"))
 
 
 __all__ = ["BACKENDS", "FeedForwardStyliser", "find_model_for_style", "pick_backend"]

@@ -66,14 +66,12 @@ def regressor_path(kind: str) -> Path:
 
 def load_regressor(kind_or_path: str | Path) -> GeometryRegressor:
     """A shipped regressor (``affine``/``tps``) or a ``.safetensors`` path; SHA-256 checked against its card."""
-    from ..models_registry import read_card
-    from ..weights import load_safetensors
+    from ..weights import model_weights
 
     path = regressor_path(str(kind_or_path)) if str(kind_or_path) in ("affine", "tps") else Path(kind_or_path)
     if not path.is_file():
         raise WeightsError(f"geometry regressor not found: {path} (train it with `python -m vidstyle.train.geometry`)")
-    card = read_card(path)
-    state, meta = load_safetensors(path, card.get("weights", {}).get("sha256"))
+    state, meta = model_weights(path).load()
     net = GeometryRegressor.from_metadata(meta)
     net.load_state_dict(state)
     return net.eval()

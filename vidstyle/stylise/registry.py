@@ -6,18 +6,21 @@ needs (a style image, a trained model, decoder weights), its options dataclass, 
 :func:`register_method`. Everything else reads this registry: ``--method`` choices and help,
 batch-job validation, the ``auto`` policy (:mod:`vidstyle.methods`) and the README methods table.
 
-This module imports no method. The modules of :data:`METHOD_MODULES` are imported on the
-first lookup (:func:`get_method`, :func:`list_methods`); adding a method is adding its module
-to that tuple::
+This module imports no method and no torch. The modules of :data:`METHOD_MODULES` are imported on
+the first lookup (:func:`get_method`, :func:`list_methods`); they hold declarations only
+(:mod:`vidstyle.stylise.specs`), whose builders name the styliser module to import on the first
+call (:func:`lazy`), so listing the methods (``--help``, ``vidstyle methods``) stays cheap. Adding a
+method is one declaration there::
 
     register_method(MethodSpec(
-        name="mine", description="what it does, in one line", builder=_build,
+        name="mine", description="what it does, in one line", builder=lazy("vidstyle.stylise.mine:build"),
         temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.STYLE}), options=OptimiseConfig))
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import VidstyleError
-from .base import TemporalMode
 
 if TYPE_CHECKING:
     import torch
@@ -37,13 +39,25 @@ if TYPE_CHECKING:
 
 #: Modules that register the built-in methods, imported on first lookup (in this order, which is the
 #: order of ``--help`` and of the README table).
-METHOD_MODULES: tuple[str, ...] = (
-    "vidstyle.stylise.ruder",
-    "vidstyle.stylise.feedforward",
-    "vidstyle.stylise.magenta",
-    "vidstyle.stylise.arbitrary",
-    "vidstyle.stylise.style_swap",
-)
+#: They must not import torch (a test checks that ``import vidstyle.cli`` does not).
+METHOD_MODULES: tuple[str, ...] = ("vidstyle.stylise.specs",)
+
+
+class TemporalMode(str, Enum):
+    """How a styliser deals with time; the pipeline picks its loop from it (:func:`vidstyle.pipeline.run_pipeline`).
+
+    * ``PER_FRAME``: frames are independent; the pipeline stylises whole batches and blends the warped
+      previous output in where the flow is reliable.
+    * ``SEQUENTIAL``: the styliser uses the previous output and the flow itself; the pipeline calls it one
+      frame at a time with a complete :class:`FrameState` and blends nothing.
+    * ``SELF_CONSISTENT``: the styliser makes a window of frames consistent itself (e.g. multi-pass); the
+      pipeline hands it the window (split at cuts) with every frame's :class:`FrameState` in
+      ``state.window`` — the flows it already estimated — and neither blends nor re-estimates.
+    """
+
+    PER_FRAME = "per-frame"
+    SEQUENTIAL = "sequential"
+    SELF_CONSISTENT = "self-consistent"
 
 
 class Need(str, Enum):
@@ -132,7 +146,33 @@ class MethodSpec:
         """Check the request's needs, then build. Raises :class:`VidstyleError` for a missing style."""
         if Need.STYLE in self.needs and not request.styles and not (Need.MODEL in self.needs and request.model):
             raise VidstyleError(f"--method {self.name} needs a style image; pass --style PATH")
-        return self.builder(request)
+        try:
+            return self.builder(request)
+        except ImportError as e:  # the styliser's module (imported on this first build) lacks a dependency
+            raise VidstyleError(f"--method {self.name} cannot be used here: {e}") from None
+
+
+def lazy(target: str, *args: Any) -> Callable[[BuildRequest], Any]:
+    """A builder or check named ``"package.module:function"``: the module is imported on the first call.
+
+    With ``args``, ``function(*args)`` is a factory whose result is called (``lazy("m:builder_for", "adain")``).
+    The target is resolved once; the returned callable takes the :class:`BuildRequest`.
+    """
+    module, _, attr = target.partition(":")
+    if not module or not attr:
+        raise ValueError(f"lazy target must be 'module:function', got {target!r}")
+
+    @functools.cache
+    def resolve() -> Callable[[BuildRequest], Any]:
+        fn = getattr(importlib.import_module(module), attr)
+        return fn(*args) if args else fn  # type: ignore[no-any-return]
+
+    def call(request: BuildRequest) -> Any:
+        return resolve()(request)
+
+    call.__qualname__ = call.__name__ = f"lazy({target})"
+    call.target = target  # type: ignore[attr-defined]
+    return call
 
 
 _METHODS: dict[str, MethodSpec] = {}
@@ -209,6 +249,12 @@ def method_names(aliases: bool = True) -> list[str]:
     return names
 
 
+def method_choices() -> list[str]:
+    """Every accepted ``--method`` value: ``auto`` (the policy of :mod:`vidstyle.methods`), then each registered
+    name and alias."""
+    return [*RESERVED, *method_names()]
+
+
 def get_method(name: str) -> MethodSpec:
     """The spec registered under ``name`` or one of its aliases.
 
@@ -236,6 +282,6 @@ def methods_table() -> str:
 
 
 __all__ = [
-    "METHOD_MODULES", "methods_table", "BuildRequest", "MethodSpec", "Need", "TemporalMode", "get_method", "list_methods",
-    "load_methods", "method_names", "register_method", "unregister_method",
+    "METHOD_MODULES", "methods_table", "BuildRequest", "MethodSpec", "Need", "TemporalMode", "get_method", "lazy",
+    "list_methods", "load_methods", "method_choices", "method_names", "register_method", "unregister_method",
 ]

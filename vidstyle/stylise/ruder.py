@@ -35,7 +35,7 @@ from ..losses import temporal_loss
 from ..nets.vgg import VGGEncoder, load_vgg
 from .base import FrameState, Styliser, TemporalMode
 from .optimise import stylise_still
-from .registry import BuildRequest, MethodSpec, Need, register_method
+from .registry import BuildRequest
 
 
 class OptimiseStyliser(Styliser):
@@ -178,13 +178,13 @@ def _styles(request: BuildRequest) -> list[torch.Tensor]:
     return [(s if isinstance(s, torch.Tensor) else load_image(s)).to(request.device) for s in request.styles]
 
 
-def _build_optimise(request: BuildRequest) -> tuple[Styliser, str]:
+def build_optimise(request: BuildRequest) -> tuple[Styliser, str]:
     cfg = request.optimise or OptimiseConfig()
     text = f"optimise: Gatys et al. per frame, {cfg.steps} {cfg.optimizer} steps, style {request.style_names()}"
     return OptimiseStyliser(_styles(request), cfg, device=request.device), text
 
 
-def _build_ruder(request: BuildRequest) -> tuple[Styliser, str]:
+def build_ruder(request: BuildRequest) -> tuple[Styliser, str]:
     cfg = request.optimise or OptimiseConfig()
     temporal = request.temporal or TemporalConfig()
     names = request.style_names()
@@ -202,16 +202,6 @@ def _build_ruder(request: BuildRequest) -> tuple[Styliser, str]:
     extra = f", long-term offsets {list(styliser.long_term)}" if styliser.long_term else ""
     return styliser, (f"optimise-temporal: Ruder et al. 2016 (warped init + temporal loss), {cfg.steps} "
                       f"steps on a shot's first frame, {styliser.later_steps} after{extra}, style {names}")
-
-
-register_method(MethodSpec(
-    name="optimise", builder=_build_optimise, temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.STYLE}),
-    options=OptimiseConfig, paper="Gatys et al. 2016",
-    description="Gatys et al. optimisation of every frame (best quality per frame; the pipeline blends with flow)"))
-register_method(MethodSpec(
-    name="optimise-temporal", aliases=("ruder",), builder=_build_ruder, temporal=TemporalMode.SEQUENTIAL,
-    needs=frozenset({Need.STYLE}), options=TemporalConfig, auto_rank=100, paper="Ruder et al. 2016",
-    description="warped initialisation + temporal loss from the previous frame; --passes N: multi-pass"))
 
 
 __all__ = ["OptimiseStyliser", "RuderStyliser"]

@@ -30,7 +30,7 @@ from ..media.image import load_image, resize_long_side
 from ..nets.decoder import default_decoder_path, load_decoder
 from ..nets.vgg import VGGEncoder, load_vgg
 from .base import FrameState, Styliser, TemporalMode
-from .registry import BuildRequest, MethodSpec, Need, register_method
+from .registry import BuildRequest
 
 #: The VGG layer whose features are swapped (and inverted by the decoder).
 LEVEL = "relu3_1"
@@ -141,15 +141,15 @@ class StyleSwapStyliser(Styliser):
         return torch.cat(outputs)
 
 
-# ---------------------------------------------------------------- registration
+# ---------------------------------------------------------------- builder (declared in stylise/specs.py)
 
 
-def _can_serve(request: BuildRequest) -> str | None:
+def can_serve_style_swap(request: BuildRequest) -> str | None:
     path = default_decoder_path("wct", LEVEL)
     return None if path.is_file() else f"the {LEVEL} inversion decoder is not installed ({path.name})"
 
 
-def _build(request: BuildRequest) -> tuple[Styliser, str]:
+def build_style_swap(request: BuildRequest) -> tuple[Styliser, str]:
     from ..config import OptimiseConfig
 
     optimise = request.optimise or OptimiseConfig()
@@ -161,11 +161,4 @@ def _build(request: BuildRequest) -> tuple[Styliser, str]:
                       f"({styliser.patches.shape[0]} patches), decoded by the WCT {LEVEL} inversion decoder")
 
 
-register_method(MethodSpec(
-    name="style-swap", builder=_build, temporal=TemporalMode.PER_FRAME, needs=frozenset({Need.STYLE, Need.DECODERS}),
-    can_serve=_can_serve, native_strength=True, paper="Chen & Schmidt 2016",
-    description="any style image in one pass: each 3×3 relu3_1 feature patch becomes its best-matching style patch, "
-                "decoded by an inversion network"))
-
-
-__all__ = ["CHUNK", "LEVEL", "StyleSwapStyliser", "style_patches", "style_swap"]
+__all__ = ["CHUNK", "LEVEL", "StyleSwapStyliser", "build_style_swap", "can_serve_style_swap", "style_patches", "style_swap"]

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 from collections import defaultdict
@@ -70,12 +69,12 @@ def seed_everything(seed: int) -> None:
 def save_checkpoint(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, step: int,
                     history: LossHistory, extra: dict[str, Any] | None = None) -> Path:
     """Write a resumable checkpoint atomically (temp file beside it, then rename)."""
+    from ..media.atomic import replacing
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
-                "step": step, "rng": rng_state(), "history": history.to_dict(), "extra": extra or {}}, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
+                    "step": step, "rng": rng_state(), "history": history.to_dict(), "extra": extra or {}}, tmp)
     return path
 
 
@@ -154,10 +153,13 @@ def plot_losses(history: LossHistory, path: str | Path, title: str = "training l
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.part.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    from ..media.atomic import replacing
+
+    try:
+        with replacing(path) as tmp:
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -29,7 +29,7 @@ from ..errors import VidstyleError
 from ..nets.decoder import LEVELS, Decoder, load_decoder
 from ..nets.vgg import VGGEncoder
 from ..stylise.adain import adain, mean_std
-from ..weights import load_safetensors, save_safetensors
+from ..weights import model_weights, save_safetensors
 from .common import LossHistory, plot_losses
 from .datasets import StillCrops
 from .loop import default_checkpoint, drive
@@ -130,16 +130,16 @@ def init_decoder(decoder: Decoder, path: str | Path, normalisation: str) -> int:
     trained shallower decoder gives the deep one an image-rendering tail to begin with (curriculum).
     Returns the number of convs copied.
     """
-    meta = load_safetensors(path)[1]
+    meta = model_weights(path, verify=False).load()[1]
     other = load_decoder(path, meta.get("method", "wct"), meta.get("level", decoder.level), normalisation)
     return decoder.init_from(other)
 
 
 def write_decoder(decoder: Decoder, out: Path, cfg: DecoderTrainConfig, steps: int, history: LossHistory,
                   vgg_normalisation: str, seconds: float, data: dict[str, Any], interrupted: bool = False) -> dict[str, Any]:
-    """fp16 weights + JSON model card (keys of :data:`vidstyle.models_registry.CARD_KEYS`) + loss-curve PNG."""
-    from ..models_registry import write_card
+    """fp16 weights + JSON model card (keys of :data:`vidstyle.weights.CARD_KEYS`) + loss-curve PNG."""
     from ..nets.decoder import card_path
+    from ..weights import write_card
 
     name = out.stem
     meta = {"format": "vidstyle-decoder-1", "arch": "vgg19-mirror-decoder", "method": cfg.method, "level": cfg.level,

@@ -37,7 +37,7 @@ def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, 
         The model card of the student (style fields copied from the teacher's card).
     """
     from ..device import resolve_device
-    from ..models_registry import load_transformer
+    from ..nets.transformer import load_transformer
     from .datasets import StillCrops, VideoPairs
 
     out = Path(out)

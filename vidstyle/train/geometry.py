@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import VidstyleError
+from ..media.atomic import replacing
 from ..nets.geometry import (
     GEOMETRY_LAYER,
     GEOMETRY_SIZE,
@@ -134,10 +135,8 @@ def make_bank(content: Sequence[str | Path], paintings: Sequence[str | Path], ou
         bank.update(generator=g.get_state(), content=[str(c) for c in content], paintings=[p.name for p in paintings],
                     size=size, image_size=image_size, per_crop=per_crop, seed=seed, layer=GEOMETRY_LAYER,
                     content_files=len(crops))
-        tmp = out.with_name(f".{out.name}.part")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(bank, tmp)
-        tmp.replace(out)
+        with replacing(out) as tmp:
+            torch.save(bank, tmp)
 
     t0 = time.perf_counter()
     with progress_bar(n_crops, f"bank {out.name}", enabled=progress) as bar:
@@ -228,8 +227,7 @@ def train_regressor(bank: str | Path | Bank, out: str | Path, cfg: GeometryTrain
         ``(network in eval mode, card)``.
     """
     from ..config import TrainConfig
-    from ..models_registry import write_card
-    from ..weights import save_safetensors
+    from ..weights import save_safetensors, write_card
     from .common import plot_losses
     from .loop import drive_to_end
 

@@ -233,7 +233,7 @@ def drive_to_end(net: torch.nn.Module, step_fn: Callable[[torch.Generator], dict
 def finish(net: TransformerNet, out: Path, card: dict[str, Any], history: LossHistory, steps: int,
            force: bool) -> dict[str, Any]:
     """Write fp16 weights, the model card and the loss curve; return the card."""
-    from ..models_registry import write_card
+    from ..weights import write_card
 
     if out.exists() and not force:
         raise VidstyleError(f"{out} exists; pass --force to overwrite it")
@@ -266,7 +266,7 @@ def load_init(net: TransformerNet, init: str | Path | None) -> dict[str, Any] | 
     """
     if init is None:
         return None
-    from ..models_registry import load_transformer
+    from ..nets.transformer import load_transformer
 
     src, init_card = load_transformer(init)
     if src.spec != net.spec:

@@ -139,13 +139,13 @@ def distil_magenta(style: str | Path, content: Sequence[str | Path], out: str | 
     steps, history, seconds = drive_to_end(net, step_fn, cfg, out, checkpoint, resume, progress, f"distil {name}",
                                            extra={"config": asdict(cfg), "style": str(style), "teacher": TEACHER})
     write_thumbnail(style, out)
-    from ..weights import MAGENTA_TRANSFORMER
+    from ..weights import MagentaWeights
 
     card = {
         "name": name, "arch": cfg.arch, "kind": "feedforward-transformer",
         "style": style_info(style, out),
         "training": {"method": "distillation", "teacher": TEACHER,
-                     "teacher_weights": getattr(MAGENTA_TRANSFORMER, "name", "arbitrary_transform"),
+                     "teacher_weights": MagentaWeights.TRANSFORMER.weights.name,
                      "teacher_style_view": STYLE_VIEW, "teacher_fused": True,
                      "teacher_embedding": [round(float(v), 5) for v in z.flatten()],
                      "content": [str(c) for c in content], "video": str(video) if video else None,
@@ -224,10 +224,9 @@ def _save_generator(net, out: Path, card: dict[str, Any], history, steps: int) -
     """fp16 safetensors + card + loss curve for a fine-tuned magenta generator (cf. :func:`.loop.finish`)."""
     from datetime import datetime, timezone
 
-    from ..models_registry import write_card
     from ..nets.magenta import generator_metadata
     from ..nets.transformer import count_parameters
-    from ..weights import save_safetensors
+    from ..weights import save_safetensors, write_card
     from .common import plot_losses
 
     digest = save_safetensors(net.state_dict(), out, metadata=generator_metadata(net, card["name"]), half=True)

@@ -42,8 +42,7 @@ def train_texture(texture: str | Path, out: str | Path, encoder: VGGEncoder, cfg
         The model card.
     """
     from ..media.image import load_image, resize_long_side
-    from ..models_registry import write_card
-    from ..weights import save_safetensors, sha256_file
+    from ..weights import save_safetensors, sha256_file, write_card
     from .common import plot_losses
     from .loop import drive_to_end
 
@@ -96,30 +95,25 @@ def load_texture_net(model: str | Path, device: torch.device | str = "cpu", veri
 
     The weights' SHA-256 must match the card's. Returns ``(net in eval mode, card)``.
     """
-    from ..models_registry import card_path, read_card, resolve_model
-    from ..weights import load_safetensors, models_dir
+    from ..weights import model_kind, model_weights, models_dir
 
     p = Path(str(model))
     if p.suffix != ".safetensors" and not p.exists() and not str(model).endswith("-texture"):
         if (models_dir() / f"{model}-texture.safetensors").is_file():
             model = f"{model}-texture"
-    path = resolve_model(model)
-    card = read_card(path) if verify or card_path(path).is_file() else {}
-    if card and card.get("kind") != TEXTURE_KIND:
-        raise WeightsError(f"{path} is a {card.get('kind', 'feed-forward')} model, not a texture network "
+    entry = model_weights(model, verify)
+    if entry.meta and model_kind(entry) != TEXTURE_KIND:
+        raise WeightsError(f"{entry.path} is a {entry.meta.get('kind', 'feed-forward')} model, not a texture network "
                            "(train one with `vidstyle train-texture`)")
-    expected = card.get("weights", {}).get("sha256") if verify else None
-    if verify and not expected:
-        raise WeightsError(f"model card {card_path(path)} has no weights.sha256; retrain or rewrite the card")
-    tensors, meta = load_safetensors(path, expected)
+    tensors, meta = entry.load()
     if meta.get("format") != FORMAT:
-        raise WeightsError(f"{path} is not a texture network (format {meta.get('format')!r})")
+        raise WeightsError(f"{entry.path} is not a texture network (format {meta.get('format')!r})")
     net = TextureNet(TextureSpec.from_metadata(meta))
     try:
         net.load_state_dict(tensors)
     except RuntimeError as e:
-        raise WeightsError(f"{path} does not match its texture network: {str(e).splitlines()[0]}") from None
-    return net.to(device).eval(), card
+        raise WeightsError(f"{entry.path} does not match its texture network: {str(e).splitlines()[0]}") from None
+    return net.to(device).eval(), dict(entry.meta)
 
 
 __all__ = ["train_texture", "load_texture_net", "TEXTURE_KIND"]
