@@ -134,7 +134,7 @@ def test_batch_reports_every_problem_in_one_run(scene: Path) -> None:
     expected = [
         (3, "defaults.warmpu: unknown key"),
         (7, "job[0].styles[1]: style image 'styles_dir' is a folder"),
-        (8, "job[0].method: allowed values are auto, optimise, optimise-temporal, ruder, fast, magenta, adain, wct (got 'adian')"),
+        (8, "job[0].method: allowed values are auto, optimise, optimise-temporal, ruder, fast, magenta, adain, wct, style-swap (got 'adian')"),
         (10, "job[0].optimise.preserve_color: allowed values are none, luminance, histogram (got 'hist')"),
         (11, "job[0].optimise.steps: must be a whole number >= 1, got 0"),
         (13, "job[0].temporal.strenght: unknown key"),
