@@ -163,6 +163,7 @@ class _Reader:
     def __iter__(self) -> Iterator[Any]:
         for batch in self._inner:
             mattes = self._owner.source.for_indices(list(batch.indices))
+            self._owner.current = dict(zip(batch.indices, mattes.split(1)))
             for k, pts in enumerate(batch.pts):
                 self._owner.remember(pts, batch.frames[k:k + 1], mattes[k:k + 1])
             yield batch
@@ -197,6 +198,11 @@ class MatteCompositor:
         self.source, self.spool = source, spool
         self.pending: collections.deque[tuple[int, Any, Any]] = collections.deque()
         self._count = 0
+        self.current: dict[int, torch.Tensor] = {}  # the mattes of the batch being stylised, by frame index
+
+    def matte_at(self, index: int) -> torch.Tensor | None:
+        """``1×1×H×W`` matte of source frame ``index`` of the batch being stylised (for masked losses), or None."""
+        return self.current.get(index)
 
     def reader(self, reader: Any) -> _Reader:
         return _Reader(reader, self)

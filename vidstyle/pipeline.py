@@ -158,6 +158,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
                 for i, obs in enumerate(observations):
                     if obs.cut:
                         styliser.reset()
+                    styliser.set_frames(indices[i:i + 1])
                     with timer("stylise"):
                         out = follow_exposure(styliser.stylise(frames[i:i + 1], state.frame_state(obs)),
                                               frames[i:i + 1], temporal_cfg)
@@ -324,6 +325,10 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
                                                         temporal=temporal, device=dev, flow_estimator=estimator,
                                                         backend=backend, compile=False)
             description = f"{describe(keyframes, key_text)}; fill: {description}"
+        if matte is not None:  # optimisation also takes its style loss only inside each frame's matte
+            masked = [s.use_mattes(matte.matte_at) for s in (styliser, key_styliser) if s is not None]
+            if any(masked):
+                description += "; style loss inside the matte"
         if on_method is not None:
             on_method(description)
         with VideoWriter(output, reader.info, codec=video.codec, crf=video.crf, preset=video.preset,

@@ -54,6 +54,10 @@ class ScheduledStyliser(Styliser):
 
     def set_frames(self, indices: Sequence[int]) -> None:
         self._indices = list(indices)
+        self.inner.set_frames(indices)
+
+    def use_mattes(self, lookup) -> bool:  # noqa: ANN001 - see Styliser.use_mattes
+        return self.inner.use_mattes(lookup)
 
     def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
         n = len(frames)

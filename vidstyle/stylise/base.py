@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -57,6 +57,12 @@ class Styliser(ABC):
     def set_frames(self, indices: Sequence[int]) -> None:  # noqa: B027 - only schedules need it
         """The 0-based source frame indices of the frames of the next :meth:`stylise` call (the pipeline says)."""
 
+    def use_mattes(self, lookup: Callable[[int], torch.Tensor | None]) -> bool:
+        """Per-frame mattes (``lookup(source frame index)`` → ``1×1×H×W`` in [0, 1], white = stylise) for a method
+        that can restrict its own losses to them (optimisation); True if it will. Others ignore them: the pipeline
+        composites every method's output through the matte anyway (:mod:`vidstyle.matte_video`)."""
+        return False
+
     def set_strength(self, strength: float) -> None:
         """Interpolate in the method's own space: 1 = the full style, 0 = as close to the frame as the space goes."""
         raise NotImplementedError(f"{type(self).__name__} has no strength of its own")
@@ -107,6 +113,12 @@ class StrengthBlend(Styliser):
     def reset(self) -> None:
         self.inner.reset()
 
+    def set_frames(self, indices: Sequence[int]) -> None:
+        self.inner.set_frames(indices)
+
+    def use_mattes(self, lookup: Callable[[int], torch.Tensor | None]) -> bool:
+        return self.inner.use_mattes(lookup)
+
 
 class StyleBlend(Styliser):
     """Several styles mixed in pixels: ``Σ wᵢ · stylisers[i](x)`` — style transitions for methods with no style
@@ -143,6 +155,13 @@ class StyleBlend(Styliser):
     def reset(self) -> None:
         for styliser in self.stylisers:
             styliser.reset()
+
+    def set_frames(self, indices: Sequence[int]) -> None:
+        for styliser in self.stylisers:
+            styliser.set_frames(indices)
+
+    def use_mattes(self, lookup: Callable[[int], torch.Tensor | None]) -> bool:
+        return all([styliser.use_mattes(lookup) for styliser in self.stylisers])
 
 
 __all__ = ["NATIVE_FADE", "FrameState", "StrengthBlend", "StyleBlend", "Styliser", "TemporalMode"]

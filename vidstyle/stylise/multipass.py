@@ -140,6 +140,7 @@ class MultiPassStyliser(OptimiseStyliser):
             return terms + ([anchor] if i == 0 and anchor is not None else [])
 
         outputs: list[torch.Tensor | None] = [None] * n
+        mattes = [self._matte_for(i, n) for i in range(n)]  # each frame's own (vidstyle.matte_video), or None
         for p in range(self.temporal_cfg.passes):
             forward = p % 2 == 0
             order = range(n) if forward else range(n - 1, -1, -1)
@@ -147,8 +148,10 @@ class MultiPassStyliser(OptimiseStyliser):
                 j = i - 1 if forward else i + 1
                 came_from = self._warped(outputs, links, i, j) if 0 <= j < n else (anchor if i == 0 else None)
                 steps = self.pass_steps if p > 0 else self.later_steps
+                self._matte_now = mattes[i]
                 outputs[i] = self._optimise(seq[i], outputs[i], came_from, neighbours(i, outputs), steps).detach()
         self._anchor = (seq[-1], outputs[-1])
+        self._matte_now = self._indices = None
         return torch.cat(outputs)  # type: ignore[arg-type]
 
 

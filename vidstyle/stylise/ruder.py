@@ -24,7 +24,7 @@ Style Gram matrices are computed once per video (per output size), not per frame
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -58,6 +58,24 @@ class OptimiseStyliser(Styliser):
         self.encoder = encoder or load_vgg(cfg.style_layers + cfg.content_layers, cfg.vgg_source, device=self.device,
                                            padding="reflect")  # no light border (see VGGEncoder)
         self._grams: dict[int, dict[str, torch.Tensor]] = {}  # style Grams per style size, once per video
+        self._mattes: Callable[[int], torch.Tensor | None] | None = None  # source frame index → matte
+        self._indices: list[int] | None = None  # source frame indices of the next stylise() call
+        self._matte_now: torch.Tensor | None = None  # the matte of the frame being optimised
+
+    def use_mattes(self, lookup: Callable[[int], torch.Tensor | None]) -> bool:
+        """Take the style loss only inside each frame's matte (as ``vidstyle image --mask``)."""
+        self._mattes = lookup
+        return True
+
+    def set_frames(self, indices: Sequence[int]) -> None:
+        self._indices = list(indices)
+
+    def _matte_for(self, i: int, n: int) -> torch.Tensor | None:
+        """The matte of frame ``i`` of the ``n`` frames of this call (None without mattes or indices)."""
+        if self._mattes is None or self._indices is None or len(self._indices) != n:
+            return None
+        matte = self._mattes(self._indices[i])
+        return None if matte is None else matte.to(self.device)
 
     def _frame_cfg(self, frame: torch.Tensor, **changes) -> OptimiseConfig:
         init = self.cfg.init if self.cfg.init in ("content", "noise") else "content"
@@ -65,13 +83,23 @@ class OptimiseStyliser(Styliser):
 
     def stylise_frame(self, frame: torch.Tensor, init: torch.Tensor | None = None, extra_loss=None,
                       **cfg_changes) -> torch.Tensor:
-        """Optimise one ``1×3×H×W`` frame (RGB [0, 1]) → ``1×3×H×W`` stylised, same size."""
+        """Optimise one ``1×3×H×W`` frame (RGB [0, 1]) → ``1×3×H×W`` stylised, same size (the style loss only
+        inside the current frame's matte, when the pipeline gave mattes: :meth:`use_mattes`)."""
+        regions: dict = {}
+        if self._matte_now is not None:  # one region with an all-ones style mask = only inside the matte
+            regions = {"content_masks": self._matte_now,
+                       "style_masks": [torch.ones(1, 1, *st.shape[-2:], device=self.device) for st in self.styles]}
         return stylise_still(frame, self.styles, self.encoder, self._frame_cfg(frame, **cfg_changes), init=init,
-                             extra_loss=extra_loss, gram_cache=self._grams)
+                             extra_loss=extra_loss, gram_cache=self._grams, **regions)
 
     def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
         """``N×3×H×W`` RGB [0, 1] → ``N×3×H×W``, each frame optimised independently."""
-        return torch.cat([self.stylise_frame(f[None]) for f in frames.to(self.device)])
+        outputs = []
+        for i, f in enumerate(frames.to(self.device)):
+            self._matte_now = self._matte_for(i, len(frames))
+            outputs.append(self.stylise_frame(f[None]))
+        self._matte_now = self._indices = None
+        return torch.cat(outputs)
 
 
 class RuderStyliser(OptimiseStyliser):
@@ -120,7 +148,9 @@ class RuderStyliser(OptimiseStyliser):
             frame = frame[None]
             if i > 0:  # chain within the call: the previous frame of this batch is t−1
                 state = self._chain_state(frame, frames[i - 1:i], outputs[-1])
+            self._matte_now = self._matte_for(i, len(frames))
             outputs.append(self._stylise_one(frame, state))
+        self._matte_now = self._indices = None
         return torch.cat(outputs)
 
     def _chain_state(self, frame: torch.Tensor, prev_input: torch.Tensor, prev_output: torch.Tensor) -> FrameState:
