@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 from clips import make_clip
 from PIL import Image
+from test_batch_matte import _job as matte_job
 from test_matte_video import Invert, _frames
 
 from vidstyle.batch import BatchState, build_plan, load_jobs
@@ -33,21 +33,7 @@ def scene():
 
 
 def _job(folder: Path, keyframes: str = 'images = [[0, "paint/{input_stem}_k0.png"]]', extra: str = "") -> Path:
-    path = folder / "job.toml"
-    path.write_text(textwrap.dedent(f"""
-        [defaults]
-        method = "fast"
-        chunk_frames = 4
-        warmup = 1
-        {extra}
-        [[job]]
-        name = "kf"
-        inputs = ["shot.mp4"]
-        styles = ["style.png"]
-        [job.keyframes]
-        {keyframes}
-    """).lstrip())
-    return path
+    return matte_job(folder, "[job.keyframes]\n" + keyframes, extra, name="kf")
 
 
 def _paint(folder: Path) -> None:

@@ -36,7 +36,9 @@ def _matte(i: int) -> np.ndarray:
     return a
 
 
-def _job(folder: Path, mask: str = 'mask = "roto/{input_stem}_matte.mkv"', extra: str = "") -> Path:
+def _job(folder: Path, mask: str = 'mask = "roto/{input_stem}_matte.mkv"', extra: str = "", name: str = "roto") -> Path:
+    """A job file with one job on ``shot.mp4`` × ``style.png`` (4-frame chunks, 1 warm-up frame): ``extra`` goes into
+    ``[defaults]``, ``mask`` (any lines) into the job. Shared with tests/test_batch_keyframes.py."""
     path = folder / "job.toml"
     path.write_text(textwrap.dedent(f"""
         [defaults]
@@ -45,7 +47,7 @@ def _job(folder: Path, mask: str = 'mask = "roto/{input_stem}_matte.mkv"', extra
         warmup = 1
         {extra}
         [[job]]
-        name = "roto"
+        name = "{name}"
         inputs = ["shot.mp4"]
         styles = ["style.png"]
         {mask}
