@@ -220,7 +220,8 @@ def _batches(frames: torch.Tensor, n: int = 4) -> list:
             for i in range(0, len(frames), n)]
 
 
-def video(clips: list[str], frames_n: int, side: int, methods: list[str], geo_style: Path, kind: str) -> tuple[str, dict]:
+def video(clips: list[str], frames_n: int, side: int, methods: list[str], geo_style: Path, kind: str,
+          max_zoom: float = 1.3, variants: str = "all") -> tuple[str, dict]:
     """E_warp (k = 1, 10) of geometric shots: the input-warp design (what ``vidstyle run --geometry-style`` does)
     against the same method without geometry, warping after stylisation, and the old wrapper's behaviour (warp
     inside a per-frame styliser, blended by the pipeline along the *unwarped* clip's flow)."""
@@ -231,7 +232,7 @@ def video(clips: list[str], frames_n: int, side: int, methods: list[str], geo_st
     from vidstyle.nets.geometry import uncovered
     from vidstyle.pipeline import run_pipeline
     from vidstyle.stylise.base import Styliser
-    from vidstyle.stylise.geometric import GeometricReader, GeometryEstimator, load_style, plan_warp
+    from vidstyle.stylise.geometric import GeometricReader, GeometricWarp, GeometryEstimator, load_style, plan_warp
 
     style = load_style(geo_style)
     tex_style = STYLES / "munch_the_scream.jpg"
@@ -263,7 +264,7 @@ def video(clips: list[str], frames_n: int, side: int, methods: list[str], geo_st
         with open_frames(SHARED / "data/video" / clip, size=side, frames=(0, frames_n)) as reader:
             raw = torch.cat([b.frames for b in reader])
         t0 = time.perf_counter()
-        geo = GeometricReader(_batches(raw), style, est, flow_estimator=get_estimator("dis"))
+        geo = GeometricReader(_batches(raw), style, est, flow_estimator=get_estimator("dis"), max_zoom=max_zoom)
         warped = torch.cat([b.frames for b in geo])
         est_s = time.perf_counter() - t0
         first, plan = geo.warps[0]
@@ -277,15 +278,22 @@ def video(clips: list[str], frames_n: int, side: int, methods: list[str], geo_st
         for method in methods:
             model = "starry-night" if method == "fast" else None
             sty, text = build_styliser(method, [] if model else [tex_style], model, backend="torch")
-            rows = {
-                "no geometry": (raw, run(_batches(raw), sty), "input"),
-                "input warped before the pipeline (cover)": (warped, run(_batches(warped), sty), "warped input"),
-                "input warped before the pipeline (reflection fill)": (warped_refl, run(_batches(warped_refl), sty),
-                                                                       "warped input (reflection)"),
-            }
-            rows["warp after stylisation"] = (warped, plan.apply(rows["no geometry"][1]), "warped input")
-            rows["old wrapper (warp inside, blended along the unwarped flow)"] = (
-                warped, run(_batches(raw), WarpInside(sty, plan)), "warped input")
+            cover = f"cover, zoom ≤ {max_zoom:g}"
+            plain = run(_batches(raw), sty)
+            rows = {"no geometry": (raw, plain, "input"),
+                    f"input warped before the pipeline ({cover})": (warped, run(_batches(warped), sty), "warped input")}
+            if variants == "zoom":  # control: the cover zoom alone, no geometric transform
+                zoomed = GeometricWarp(torch.zeros_like(plan.params), kind, plan.zoom, plan.padding).apply(raw)
+                rows[f"zoom ×{plan.zoom:.2f} only, no transform (control)"] = (zoomed, run(_batches(zoomed), sty),
+                                                                            "zoomed input")
+            if variants == "all":
+                rows["input warped before the pipeline (reflection fill)"] = (
+                    warped_refl, run(_batches(warped_refl), sty), "warped input (reflection)")
+            if variants != "zoom":
+                rows[f"warp after stylisation ({cover})"] = (warped, plan.apply(plain), "warped input")
+            if variants == "all":
+                rows["old wrapper (warp inside, blended along the unwarped flow)"] = (
+                    warped, run(_batches(raw), WarpInside(sty, plan)), "warped input")
             data[clip][method] = {}
             for name, (inp, out, against) in rows.items():
                 r = ew(inp, out)
@@ -311,6 +319,8 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=480)
     ap.add_argument("--methods", default="magenta,fast")
     ap.add_argument("--kind", default="affine")
+    ap.add_argument("--max-zoom", type=float, default=1.3, help="cover fill's zoom cap for the video part")
+    ap.add_argument("--variants", default="all", help="all; few (no reflection / old-wrapper rows); zoom (the zoom-only control instead of warp-after)")
     ap.add_argument("--geometry-style", type=Path, default=STYLES / "munch_the_scream.jpg")
     ap.add_argument("--append", action="store_true")
     args = ap.parse_args()
@@ -331,9 +341,10 @@ def main() -> None:
             print("\n".join(body[-3:]), flush=True)
     if "video" in parts:
         table, data["video"] = video(args.clips.split(","), args.frames, args.side, args.methods.split(","),
-                                     args.geometry_style, args.kind)
+                                     args.geometry_style, args.kind, args.max_zoom, args.variants)
         body += [f"### E_warp of geometric shots (DAVIS {args.clips}, frames 0–{args.frames - 1}, long side "
-                 f"{args.side} px, {args.kind}, geometric style {args.geometry_style.name})", "", table, ""]
+                 f"{args.side} px, {args.kind}, geometric style {args.geometry_style.name}, cover zoom ≤ {args.max_zoom:g})",
+                 "", table, ""]
     (OUT / f"bench_geometry_{'_'.join(parts)}.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     print("\n".join(body))
     if args.append:
