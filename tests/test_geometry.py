@@ -1,4 +1,4 @@
-"""Geometric style transfer: correlation, warps, direct optimisation, pyramid, video wrapper, CLI errors.
+"""Geometric style transfer: correlation, warps, border fill, direct optimisation, pyramid, video reader, CLI.
 
 Small injected feature networks stand in for VGG-19; the trained regressor is exercised only when its
 weights and the VGG weights are installed (skipped otherwise).
@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import SAMPLES
 from vidstyle.nets.geometry import (
     KINDS,
     TPS_CONTROL,
     GeometryRegressor,
     affine_to_tps,
     correlation,
+    cover_zoom,
     identity_params,
     interpolate_params,
     l2_normalise,
@@ -31,17 +31,19 @@ from vidstyle.nets.geometry import (
     random_params,
     sampling_grid,
     tps_to_affine,
+    uncovered,
     warp_image,
 )
-from vidstyle.stylise.base import FrameState, Styliser
 from vidstyle.stylise.geometric import (
-    GeometricStyliser,
+    GeometricReader,
     GeometryEstimator,
-    compose_flow,
     geometric_pyramid,
+    plan_warp,
     regressor_path,
     stylise_geometric,
 )
+
+from conftest import SAMPLES
 
 
 def _smooth_image(seed: int = 0, size: int = 120) -> torch.Tensor:
@@ -165,10 +167,11 @@ def test_pyramid_levels():
 def test_gatys_runs_coarse_to_fine_on_the_warped_content(monkeypatch):
     from vidstyle.config import OptimiseConfig
 
-    calls = []
+    calls, contents = [], []
 
     def fake_still(content, styles, encoder, cfg, init=None, bar=None, **kw):
         calls.append((cfg.size, cfg.scales, init if isinstance(init, str) else tuple(init.shape)))
+        contents.append(content)
         h, w = content.shape[-2:]
         scale = cfg.size / max(h, w)
         return torch.full((1, 3, round(h * scale), round(w * scale)), 0.5)
@@ -176,11 +179,13 @@ def test_gatys_runs_coarse_to_fine_on_the_warped_content(monkeypatch):
     monkeypatch.setattr("vidstyle.stylise.optimise.stylise_still", fake_still)
     est = GeometryEstimator("affine", "optimise", features=TinyFeatures(), optimise_steps=2)
     content = _smooth_image(0, 256)[..., :192, :]
-    out, params = stylise_geometric(content, _smooth_image(1), est, styles=[content], encoder=object(),
-                                    cfg=OptimiseConfig(steps=1))
+    out, plan = stylise_geometric(content, _smooth_image(1), est, styles=[content], encoder=object(),
+                                  cfg=OptimiseConfig(steps=1))
     assert [c[0] for c in calls] == [32, 64, 128, 256] and all(c[1] == 1 for c in calls)
     assert calls[0][2] == "content" and calls[1][2] == (1, 3, 24, 32)  # each level starts from the previous
-    assert out.shape == (1, 3, 192, 256) and params.shape == (1, 6)
+    assert out.shape == (1, 3, 192, 256) and plan.params.shape == (1, 6)
+    for c in contents:  # the content loss is on the *warped* content
+        torch.testing.assert_close(c, plan.apply(content))
 
 
 def test_geometry_only_keeps_size_and_strength_zero_is_identity():
@@ -188,52 +193,140 @@ def test_geometry_only_keeps_size_and_strength_zero_is_identity():
     content = torch.rand(1, 3, 40, 56)
     out, _ = stylise_geometric(content, _smooth_image(1), est, geometry_only=True)
     assert out.shape == content.shape
-    same, p = stylise_geometric(content, _smooth_image(1), est, strength=0.0, geometry_only=True)
-    assert p.abs().max() == 0
+    same, plan = stylise_geometric(content, _smooth_image(1), est, strength=0.0, geometry_only=True)
+    assert plan.params.abs().max() == 0 and plan.zoom == 1.0
     torch.testing.assert_close(same, content, atol=1e-5, rtol=0)
 
 
-def test_composed_flow_of_an_affine_warp_is_exact():
-    # frames move by a constant (3, −2) px; warped by a ×2 zoom-in they move by half that
-    zoom = torch.tensor([[-0.5, 0.0, 0.0, 0.0, -0.5, 0.0]])  # T(p) = p / 2: a 2× magnification
-    flow = torch.tensor([3.0, -2.0]).view(1, 2, 1, 1).expand(1, 2, 32, 32)
-    f2, m = compose_flow(flow, torch.ones(1, 1, 32, 32), zoom, "affine")
-    torch.testing.assert_close(f2, flow * 2, atol=1e-3, rtol=0)
-    assert m.min() == 1  # the zoom-in stays inside the frame
-    shrink = torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]])  # T(p) = 2p: half the picture is outside
-    _, m2 = compose_flow(flow, None, shrink, "affine")
-    assert 0.2 < m2.mean() < 0.3
+@pytest.mark.parametrize("kind", ["affine", "tps"])
+def test_cover_zoom_leaves_nothing_to_fill(kind):
+    shift = torch.tensor([[0.0, 0.0, 0.1, 0.0, 0.0, -0.05]])  # 5 % / 2.5 % of the frame
+    params = shift if kind == "affine" else affine_to_tps(shift)
+    assert uncovered(params, kind) == pytest.approx(0.1, abs=1e-3)
+    plan = plan_warp(params, kind, "cover", max_zoom=1.3)
+    assert 1.05 < plan.zoom <= 1.13 and uncovered(params, kind, plan.zoom) <= 1e-4
+    ones = torch.ones(1, 3, 30, 40)  # with zeros padding any uncovered pixel would be dark
+    assert warp_image(ones, params, kind, padding="zeros", zoom=plan.zoom).min() > 0.999
+    assert warp_image(ones, params, kind, padding="zeros").min() < 0.5
+    assert cover_zoom(identity_params(kind), kind, 1.3) == 1.0
+    assert plan_warp(params, kind, "reflection").zoom == 1.0
+    big = shift * 5  # needs more than the cap: the cap, the rest repeats the edge
+    assert cover_zoom(big if kind == "affine" else affine_to_tps(big), kind, 1.3) == 1.3
 
 
-class _Recorder(Styliser):
-    temporal = False
-
+class _CountingEstimator(GeometryEstimator):
     def __init__(self):
-        self.resets = 0
+        super().__init__("affine", "optimise", features=TinyFeatures(), optimise_steps=3)
+        self.seen: list[torch.Tensor] = []
 
-    def stylise(self, frames, state=None):
-        return frames * 0.5
-
-    def reset(self):
-        self.resets += 1
+    def estimate(self, content, style):
+        self.seen.append(content.clone())
+        return torch.tensor([[0.0, 0.0, 0.1 * len(self.seen), 0.0, 0.0, 0.0]])  # a new shift per shot
 
 
-def test_video_wrapper_estimates_once_per_shot():
-    est = GeometryEstimator("affine", "optimise", features=TinyFeatures(), optimise_steps=3)
-    inner = _Recorder()
-    wrapper = GeometricStyliser(inner, _smooth_image(1), est)
-    frames = torch.rand(3, 3, 24, 32)
-    outs = [wrapper.stylise(frames[i:i + 1], FrameState()) for i in range(3)]
-    assert wrapper.estimates == 1 and outs[0].shape == (1, 3, 24, 32)
-    first = wrapper.params.clone()
-    torch.testing.assert_close(outs[1], warp_image(frames[1:2], first, "affine") * 0.5)
-    # a reliable zero flow blends in the previous output (in the warped frame)
-    state = FrameState(prev_output=outs[2], flow=torch.zeros(1, 2, 24, 32), mask=torch.ones(1, 1, 24, 32))
-    blended = wrapper.stylise(frames[2:3], state)
-    torch.testing.assert_close(blended, outs[2], atol=1e-5, rtol=0)
-    wrapper.reset()
-    wrapper.stylise(torch.rand(1, 3, 24, 32))
-    assert wrapper.estimates == 2 and inner.resets == 1
+def _batches(frames, n):
+    from vidstyle.media.frames import FrameBatch
+
+    idx = list(range(len(frames)))
+    return [FrameBatch(frames[i:i + n], idx[i:i + n], idx[i:i + n]) for i in range(0, len(frames), n)]
+
+
+def test_geometric_reader_one_transform_per_shot_and_hands_the_cut_on():
+    import numpy as np
+
+    from vidstyle.flow import get_estimator
+
+    from clips import make_frames
+
+    raw = torch.from_numpy(np.stack(make_frames(5, (48, 32), cut_at=3))).permute(0, 3, 1, 2).float() / 255
+    est = _CountingEstimator()
+    reader = GeometricReader(_batches(raw, 2), _smooth_image(1), est, border="reflection",
+                             flow_estimator=get_estimator("dis"))  # the synthetic cut keeps the colours: flow finds it
+    out = list(reader)
+    assert [b.cuts for b in out] == [[], [1], []]  # frame 3 = second frame of the second batch
+    assert [f for f, _ in reader.warps] == [0, 3] and len(est.seen) == 2
+    torch.testing.assert_close(est.seen[1], raw[3:4])  # estimated on the shot's first frame
+    warped = torch.cat([b.frames for b in out])
+    assert warped.shape == raw.shape
+    for (first, plan), last in zip(reader.warps, (3, 5)):
+        torch.testing.assert_close(warped[first:last], plan.apply(raw[first:last]))
+    assert not torch.equal(reader.warps[0][1].params, reader.warps[1][1].params)
+
+
+def test_pipeline_cuts_where_the_reader_says():
+    from vidstyle.pipeline import run_pipeline
+    from vidstyle.stylise.base import Styliser
+
+    class Half(Styliser):
+        resets = 0
+
+        def stylise(self, frames, state=None):
+            return frames * 0.5
+
+        def reset(self):
+            self.resets += 1
+
+    class Keep:
+        def __init__(self):
+            self.frames = []
+
+        def write(self, x, pts):
+            self.frames.append(x)
+
+    still = torch.rand(1, 3, 24, 32).expand(4, -1, -1, -1).contiguous()  # no cut by its looks
+    batches = _batches(still, 4)
+    batches[0].cuts = [2]
+    sink, half = Keep(), Half()
+    stats = run_pipeline(batches, sink, half, flow_estimator=None, progress=False)
+    assert stats.cuts == 1 and half.resets == 1  # reset at the cut (a stream starts fresh anyway)
+
+
+def test_run_geometry_style_three_frames_and_a_cut(cli, tmp_path, small_vgg, one_thread, monkeypatch):
+    from PIL import Image
+
+    from vidstyle.stylise.geometric import GeometricWarp
+
+    from clips import make_clip
+
+    applied: list[tuple[int, torch.Tensor]] = []
+    original = GeometricWarp.apply
+    monkeypatch.setattr(GeometricWarp, "apply", lambda self, f: (applied.append((len(f), self.params)), original(self, f))[1])
+    shots = iter([torch.tensor([[0.0, 0.0, 0.1, 0.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, -0.1, 0.0, 0.0, 0.0]])])
+    monkeypatch.setattr(GeometryEstimator, "estimate", lambda self, content, style: next(shots))
+    clip = make_clip(tmp_path / "in", n_frames=3, size=(48, 32), cut_at=2)
+    code, out, err = cli("run", clip, "--method", "optimise", "--steps", "1", "-s", SAMPLES / "starry_night.jpg",
+                         "--geometry-style", SAMPLES / "starry_night.jpg", "-o", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    frames = sorted((tmp_path / "out").glob("*.png"))
+    assert len(frames) == 3 and all(Image.open(f).size == (48, 32) for f in frames)
+    assert "1 cut" in out
+    assert [n for n, _ in applied] == [2, 1]  # frames 0–1 with the first shot's Θ, frame 2 with the second's
+    assert applied[0][1][0, 2] == pytest.approx(0.1) and applied[1][1][0, 2] == pytest.approx(-0.1)
+
+
+def test_run_geometry_bad_inputs_are_one_line(cli, tmp_path):
+    from clips import make_clip
+
+    clip = make_clip(tmp_path / "in", n_frames=2, size=(48, 32))
+    bad = tmp_path / "shape.png"
+    bad.write_text("not an image")
+    cases = [
+        (("--geometry-style", bad), "shape.png"),
+        (("--geometry-style", tmp_path / "missing.jpg"), "missing.jpg"),
+        (("--geometry", "tps"), "apply to a --geometry-style"),
+        (("--geometry-style", SAMPLES / "starry_night.jpg", "--geometry", "spiral"), "spiral"),
+        (("--geometry-style", SAMPLES / "starry_night.jpg", "--mask", SAMPLES / "chelsea.png"), "--mask"),
+        (("--geometry-style", SAMPLES / "starry_night.jpg", "--preview"), "--preview"),
+    ]
+    for args, needle in cases:
+        code, _, err = cli("run", clip, "--method", "adain", "-s", SAMPLES / "starry_night.jpg", *args,
+                           "-o", tmp_path / "o.mp4", "--quiet")
+        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+        assert code != 0 and needle in err and "Traceback" not in err, err
+        assert len(lines) <= 8  # typer's usage box for bad choices; our errors are one line
+        if needle not in ("spiral",):
+            assert len(lines) == 1, err
+    assert not (tmp_path / "o.mp4").exists()
 
 
 def test_bad_geometry_style_file_is_one_line_error(cli, tmp_path):

@@ -417,6 +417,42 @@ class KeyframeConfig:
 
 
 @dataclass(frozen=True)
+class GeometryConfig:
+    """Geometric style transfer (``--geometry-style``; :mod:`vidstyle.stylise.geometric`).
+
+    The content (every frame of a shot) is warped toward ``style``'s geometry by an ``kind`` transform found by
+    ``estimator``, moved toward the identity by ``strength`` (0 = no warp). ``border`` says how the part of the
+    output that the transform maps outside the picture is filled: ``cover`` zooms the output about its centre just
+    enough that there is none (at most ``max_zoom``; what is still uncovered then repeats the edge pixels),
+    ``reflection`` mirrors the picture, ``border`` repeats its edge pixels, ``zeros`` leaves it black.
+    """
+
+    style: Path | None = None  # the geometric style image; None: no geometric step
+    kind: Literal["affine", "tps"] = "affine"
+    strength: float = 1.0
+    estimator: Literal["auto", "network", "optimise", "network+optimise"] = "auto"
+    # chosen by looking at the sheets (benchmarks/RESULTS.md, "Geometric style transfer: video and border fill"):
+    # reflection showed mirrored objects (a second flag, a mirrored saucer), border smeared streaks
+    border: Literal["cover", "reflection", "border", "zeros"] = "cover"
+    max_zoom: float = 1.3
+
+    SECTION = "geometry"
+
+    def __post_init__(self) -> None:
+        c = _Checks(self)
+        c.literals()
+        c.number("strength", 0, 1)
+        c.number("max_zoom", 1, 4)
+        if self.style is not None and not isinstance(self.style, (str, Path)):
+            c.fail("style", f"must be an image path, got {self.style!r}")
+
+    @property
+    def active(self) -> bool:
+        """A geometric style is given."""
+        return self.style is not None
+
+
+@dataclass(frozen=True)
 class VideoConfig:
     """Decode / encode and the streaming pipeline (see :mod:`vidstyle.pipeline`)."""
 
@@ -671,7 +707,7 @@ def load_preset(path: str | Path, section: str, cls: type) -> Any:
 __all__ = [
     "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "IMAGE_SUFFIXES", "ConfigError", "allowed_values", "package_data", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
     "TemporalConfig", "VideoConfig", "TrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
-    "KeyframeConfig",
+    "KeyframeConfig", "GeometryConfig",
     "CONTENT_LAYERS", "STYLE_LAYERS", "MAX_INPUT_SIDE", "MIN_AUTO_MODEL_STEPS", "OptimiseConfig", "FlowConfig",
     "TemporalConfig", "VideoConfig", "TrainConfig", "TextureTrainConfig", "DecoderTrainConfig", "LiveConfig", "replace", "load_preset", "field",
 ]

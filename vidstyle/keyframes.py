@@ -462,7 +462,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
             frames = batch.frames
             first = batch.indices[0] if first is None else first
             with timer("flow"):
-                observations = state.observe(frames)
+                observations = state.observe(frames, getattr(batch, "cuts", ()))
             with timer("stylise"):
                 fills = _fill(fill, state, frames, observations, temporal_cfg, list(batch.indices))
             for i, (obs, out) in enumerate(zip(observations, fills)):

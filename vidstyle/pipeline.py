@@ -21,7 +21,15 @@ from pathlib import Path
 
 import torch
 
-from .config import FlowConfig, KeyframeConfig, OptimiseConfig, TemporalConfig, VideoConfig, should_compile
+from .config import (
+    FlowConfig,
+    GeometryConfig,
+    KeyframeConfig,
+    OptimiseConfig,
+    TemporalConfig,
+    VideoConfig,
+    should_compile,
+)
 from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator
@@ -152,7 +160,7 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
             frames = batch.frames
             indices = list(batch.indices) or list(range(stats.processed, stats.processed + len(frames)))
             with timer("flow"):
-                observations = state.observe(frames)
+                observations = state.observe(frames, getattr(batch, "cuts", ()))
             if mode is TemporalMode.SEQUENTIAL:  # one frame at a time, with the previous output and its flow
                 outputs = []
                 for i, obs in enumerate(observations):
@@ -230,7 +238,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
                   optimise: OptimiseConfig = OptimiseConfig(), device: str = "auto", force: bool = False,
                   progress: bool = True, frames: tuple[int, int] | None = None, discard_first: int = 0,
                   on_method=None, backend: str = "auto", mask: str | Path | None = None, invert_mask: bool = False,
-                  feather: float = 0.0, keyframes: KeyframeConfig = KeyframeConfig()) -> PipelineStats:
+                  feather: float = 0.0, keyframes: KeyframeConfig = KeyframeConfig(),
+                  geometry: GeometryConfig = GeometryConfig()) -> PipelineStats:
     """Stylise a video file (or a folder of frames) into a new video, streaming.
 
     Args:
@@ -253,6 +262,8 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             (:mod:`vidstyle.matte_video`); ``invert_mask`` stylises outside it, ``feather`` softens its edge (px).
         keyframes: keyframe-guided stylisation (:mod:`vidstyle.keyframes`); ``method`` then fills what the
             keyframes do not reach.
+        geometry: geometric style transfer (:mod:`vidstyle.stylise.geometric`): the input frames are warped
+            toward ``geometry.style``, one transform per shot, before everything else (same output size).
 
     Returns:
         :class:`PipelineStats` (``output`` set).
@@ -277,6 +288,12 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
 
     check_not_input(output, input, *style_paths)
     _check_target(output, force)
+    if geometry.active:
+        if mask is not None:
+            raise VidstyleError("--mask cannot be combined with --geometry-style (the matte is not warped); drop one")
+        if keyframes.images:
+            raise VidstyleError("--keyframe-images are painted in the input's geometry; they cannot be combined "
+                                "with --geometry-style")
     for style in style_paths:
         if style.is_dir():
             raise VidstyleError(f"style image {style} is a folder; pass an image file")
@@ -313,6 +330,12 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
                                                device=dev, flow_estimator=estimator, backend=backend,
                                                compile=compile, precision=video.precision, fps=info.fps,
                                                frame_size=(info.height, info.width))
+        geometric = None
+        if geometry.active:  # warp the input frames themselves: flow, cuts, blending and losses all see the warped clip
+            from .stylise.geometric import open_geometric
+
+            geometric, geo_text = open_geometric(reader, geometry, device=dev, vgg_source=optimise.vgg_source,
+                                                 cut_cfg=temporal, flow_estimator=estimator)
         if styliser.temporal_mode is TemporalMode.PER_FRAME and temporal.strength <= 0 and not keyframes.active:
             estimator = None  # nothing would use the flow
         key_styliser = None
@@ -329,11 +352,14 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
             masked = [s.use_mattes(matte.matte_at) for s in (styliser, key_styliser) if s is not None]
             if any(masked):
                 description += "; style loss inside the matte"
+        if geometric is not None:
+            description = f"{description}; {geo_text}"
         if on_method is not None:
             on_method(description)
         with VideoWriter(output, reader.info, codec=video.codec, crf=video.crf, preset=video.preset,
                          audio=video.audio, force=force) as writer:
-            source, sink = (matte.reader(reader), matte.writer(writer)) if matte else (reader, writer)
+            frames_in = geometric if geometric is not None else reader
+            source, sink = (matte.reader(frames_in), matte.writer(writer)) if matte else (frames_in, writer)
             if keyframes.active:
                 from .keyframes import run_keyframed
 

@@ -19,6 +19,7 @@ Flow convention (:mod:`vidstyle.flow`): ``flow = estimate(I_t, I_{t−1})`` give
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -198,7 +199,7 @@ class TemporalState:
     fade_run: int = 0  # consecutive frames whose brightness moved the same way (see FADE_STEP)
     fade_dir: float = 0.0
 
-    def observe(self, frames: torch.Tensor) -> list[Observation]:
+    def observe(self, frames: torch.Tensor, cuts: Sequence[int] = ()) -> list[Observation]:
         """Flow, reliability mask and cut decision for each frame of a batch (in order).
 
         Flow is estimated once per frame, batched over the pair list
@@ -207,6 +208,8 @@ class TemporalState:
 
         Args:
             frames: ``N×3×H×W`` consecutive input frames, RGB [0, 1].
+            cuts: positions in ``frames`` known to start a new shot (``FrameBatch.cuts``), cuts whatever the
+                frames look like.
 
         Returns:
             ``N`` observations; ``state.prev_input`` is set, ``state.prev_output`` is not.
@@ -266,8 +269,10 @@ class TemporalState:
                     self.prev_small, refreshed = small[-1:], True
                 flow, mask, back, matched = self._flow(current, compared, pair)
                 reliable = list(matched)
+            offset = len(frames) - len(current)  # position in ``frames`` of current[0]
             for i, (d, r) in enumerate(zip(dist, reliable)):
-                cut = is_cut(d, None if fading[i] else r, self.cfg, self.recent_reliable, contrast[i])
+                cut = (i + offset in cuts) or is_cut(d, None if fading[i] else r, self.cfg, self.recent_reliable,
+                                                     contrast[i])
                 self.cuts += cut
                 if cut or r is None:
                     self.recent_reliable = None

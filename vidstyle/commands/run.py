@@ -22,7 +22,7 @@ from ..cli import (
     literal_choices,
     parse_floats,
 )
-from ..config import KeyframeConfig, VideoConfig
+from ..config import GeometryConfig, KeyframeConfig, VideoConfig
 from ..errors import VidstyleError
 
 
@@ -64,6 +64,7 @@ Preset = choices("Preset", _preset_names())
 Backend = choices("Backend", _backend_names())
 Compile = literal_choices("Compile", VideoConfig, "compile")
 Precision = literal_choices("Precision", VideoConfig, "precision")
+GeometryKind = literal_choices("GeometryKind", GeometryConfig, "kind")
 
 
 def _method_help() -> str:
@@ -115,6 +116,9 @@ def run(
     quiet: QuietOpt = False,
     preview: Annotated[bool, typer.Option("--preview", help="Render only a contact sheet of a few frames (with the full render's estimated time) and stop.")] = False,
     preview_out: Annotated[Path | None, typer.Option(help="Where --preview writes the sheet (default: OUTPUT.preview.png).")] = None,
+    geometry_style: Annotated[Path | None, typer.Option(help="Geometric style transfer: warp every frame toward this image's geometry first (one transform per shot, re-estimated after a cut; same output size).")] = None,
+    geometry: Annotated[GeometryKind, typer.Option(help="Geometric transform (with --geometry-style).")] = GeometryConfig.kind,  # type: ignore[valid-type, assignment]
+    geometry_strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 = no warp … 1 = the full estimated transform.")] = GeometryConfig.strength,
 ) -> None:
     """Stylise a video with temporal consistency: decode → flow → stylise → blend → encode."""
     from ..config import (
@@ -143,6 +147,11 @@ def run(
                        style_scale=style_scale, tile=tile,
                        style_view=str(style_view.value) if style_view else None,
                        style_blend=parse_floats(style_weights, "--style-weights"))
+    geometry_cfg = GeometryConfig(style=geometry_style, kind=str(geometry.value), strength=geometry_strength)  # type: ignore[arg-type]
+    if geometry_style is None and (geometry.value != GeometryConfig.kind or geometry_strength != GeometryConfig.strength):
+        raise VidstyleError("--geometry and --geometry-strength apply to a --geometry-style; give one")
+    if geometry_cfg.active and (preview or preview_out is not None):
+        raise VidstyleError("--preview does not render --geometry-style yet; run without --preview")
     if preview or preview_out is not None:
         from ..pipeline import default_video_output
         from ..preview import Look, format_duration, preview_output_for, render_preview
@@ -164,7 +173,7 @@ def run(
     stats = stylise_video(input, output, styles=style or [], model=model, method=str(method.value), video=video,
                           temporal=temporal, flow=flow_cfg, optimise=optimise, device=device, force=force,
                           progress=not quiet, backend=str(backend.value), mask=mask, invert_mask=invert_mask,
-                          feather=feather, keyframes=key_cfg,
+                          feather=feather, keyframes=key_cfg, geometry=geometry_cfg,
                           on_method=None if quiet else lambda text: typer.echo(f"method: {text}", err=True))
     if stats.stopped_early:
         typer.echo(f"warning: {stats.stopped_early}; wrote the {stats.frames} frames that decoded", err=True)

@@ -54,11 +54,15 @@ class FrameBatch:
         frames: ``N×3×H×W`` float32 RGB in [0, 1] on the reader's device.
         pts: presentation timestamps in ``info.time_base`` (give them to the writer unchanged).
         indices: 0-based frame indices in the source.
+        cuts: in-batch positions where a new shot starts, decided upstream (a transforming reader such as
+            :class:`~vidstyle.stylise.geometric.GeometricReader`); the pipeline treats them as hard cuts on top
+            of the ones it detects.
     """
 
     frames: torch.Tensor
     pts: list[int] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)
 
 
 class FrameSource(Protocol):

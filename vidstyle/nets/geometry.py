@@ -18,7 +18,8 @@ Convention:
       ``M_Θ(I)(p) = I(T(p))``. Affine: ``T(p) = (I₂ₓ₃ + params.view(2, 3)) · (x, y, 1)``, as
       :func:`torch.nn.functional.affine_grid`. TPS: a thin-plate spline through the 3×3 control grid
       :data:`TPS_CONTROL` (x, y ∈ {−1, 0, 1}) with ``T(c_i) = c_i + params.view(9, 2)[i]`` (kornia).
-    - Samples outside the frame are filled by **reflection** (``padding_mode="reflection"``) by default.
+    - Samples outside the frame are filled by ``grid_sample``'s ``padding`` (reflection, border, zeros); :func:`cover_zoom`
+      finds the output zoom at which there are none.
     - Images are ``N×3×H×W`` RGB in [0, 1]; features ``N×C×h×w``; the correlation is ``N×(h·w)×h×w``
       with channel ``i·w + j`` indexing the position in ``a`` and the spatial position ``(k, l)`` in ``b``.
 """
@@ -219,24 +220,59 @@ def pixel_centres(h: int, w: int, device=None, dtype=torch.float32) -> torch.Ten
     return torch.stack([gx, gy], -1).reshape(-1, 2)
 
 
-def sampling_grid(params: torch.Tensor, kind: str, size: tuple[int, int]) -> torch.Tensor:
-    """The ``N×H×W×2`` normalised sampling grid of ``T`` for an output of ``size = (H, W)``."""
+def sampling_grid(params: torch.Tensor, kind: str, size: tuple[int, int], zoom: float = 1.0) -> torch.Tensor:
+    """The ``N×H×W×2`` normalised sampling grid of ``T`` for an output of ``size = (H, W)``.
+
+    ``zoom`` ≥ 1 magnifies the output about its centre: pixel ``p`` samples ``T(p / zoom)`` (see :func:`cover_zoom`)."""
     h, w = size
     check_kind(kind)
     if kind == "affine":
-        return F.affine_grid(affine_matrix(params), [params.shape[0], 1, h, w], align_corners=False)
-    return map_points(params, kind, pixel_centres(h, w, params.device, params.dtype)).reshape(-1, h, w, 2)
+        theta = affine_matrix(params)
+        if zoom != 1.0:
+            theta = torch.cat([theta[:, :, :2] / zoom, theta[:, :, 2:]], -1)
+        return F.affine_grid(theta, [params.shape[0], 1, h, w], align_corners=False)
+    points = pixel_centres(h, w, params.device, params.dtype) / zoom
+    return map_points(params, kind, points).reshape(-1, h, w, 2)
 
 
-def warp_image(image: torch.Tensor, params: torch.Tensor, kind: str, padding: str = "reflection") -> torch.Tensor:
+def warp_image(image: torch.Tensor, params: torch.Tensor, kind: str, padding: str = "reflection",
+               zoom: float = 1.0) -> torch.Tensor:
     """``M_Θ(image)``: ``N×C×H×W`` sampled along ``T`` (bilinear), same size; ``padding`` fills what ``T`` maps
-    outside the frame (``reflection``, ``border`` = replicate, or ``zeros``).
+    outside the frame (``reflection``, ``border`` = replicate, or ``zeros``); ``zoom`` as in :func:`sampling_grid`.
 
     ``params`` has one row per image, or one row shared by all."""
     if params.shape[0] == 1 and image.shape[0] > 1:
         params = params.expand(image.shape[0], -1)
-    grid = sampling_grid(params.to(image), kind, image.shape[-2:])
+    grid = sampling_grid(params.to(image), kind, image.shape[-2:], zoom)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+
+
+def frame_edge(samples: int = 33) -> torch.Tensor:
+    """``(4·samples)×2`` normalised points along the output frame's outer edge (x or y = ±1)."""
+    t = torch.linspace(-1, 1, samples)
+    one = torch.ones(samples)
+    return torch.cat([torch.stack([t, -one], -1), torch.stack([t, one], -1),
+                      torch.stack([-one, t], -1), torch.stack([one, t], -1)])
+
+
+def uncovered(params: torch.Tensor, kind: str, zoom: float = 1.0, samples: int = 33) -> float:
+    """How far (normalised units, 0 = none) the warped frame's edge reaches outside the picture for ``1×P``
+    ``params``: the largest ``max(|T(e / zoom)|) − 1`` over the edge points ``e`` (:func:`frame_edge`)."""
+    q = map_points(params[:1].float(), kind, frame_edge(samples) / zoom)
+    return float((q.abs().amax() - 1).clamp_min(0))
+
+
+def cover_zoom(params: torch.Tensor, kind: str, max_zoom: float, step: float = 0.01) -> float:
+    """The smallest zoom in ``[1, max_zoom]`` (in ``step``s) at which the warped frame lies inside the picture
+    (:func:`uncovered` is 0, to 1e-4), so no pixel of the output needs a fill; ``max_zoom`` when none does."""
+    if max_zoom < 1:
+        raise VidstyleError(f"the cover zoom must be at least 1, got {max_zoom}")
+    n = max(1, math.ceil((max_zoom - 1) / step))
+    for i in range(n + 1):
+        zoom = min(1 + i * step, max_zoom)
+        if uncovered(params, kind, zoom) <= 1e-4:
+            return zoom
+    return max_zoom
 
 
 def interpolate_params(params: torch.Tensor, strength: float) -> torch.Tensor:
@@ -393,4 +429,4 @@ __all__ = ["GEOMETRY_LAYER", "GEOMETRY_SIZE", "KINDS", "PARAM_BOX", "TPS_CONTROL
            "affine_to_tps", "tps_to_affine", "check_kind", "correlation", "correlation_score", "evaluation_points", "geometry_view",
            "grid_loss", "identity_params", "interpolate_params", "l2_normalise", "map_points", "match_input",
            "normalise_correlation", "optimise_params", "pixel_centres", "point_error_px", "random_params",
-           "sampling_grid", "tps_targets", "vgg_features", "warp_image"]
+           "sampling_grid", "tps_targets", "vgg_features", "warp_image", "cover_zoom", "frame_edge", "uncovered"]

@@ -7,53 +7,85 @@ style image, then transfer the texture onto the warped content.
    method), by maximising the correlation directly (``optimise``, no network), or the network's estimate refined
    by that optimisation (``network+optimise``).
 2. ``--geometry-strength s`` uses ``s·Θ`` (``Θ`` is an offset from the identity; 0 = no warp).
-3. The content is warped by ``Θ`` at full size; what the transform maps outside the picture is filled by
-   **reflection** of the picture at its edges, so the output keeps the input's size with no blank border.
+3. The content is warped by ``Θ`` at full size; the output keeps the input's size. What the transform maps outside
+   the picture is filled as :attr:`GeometryConfig.border <vidstyle.config.GeometryConfig>` says — by default
+   (``cover``) the output is zoomed about its centre just enough that nothing is uncovered (:func:`plan_warp`).
 4. Texture transfer on the warped content: Gatys et al. coarse to fine (:func:`geometric_pyramid`: from 1/8 of
    the size, ×2 per level, each level started from the previous level's result, content features taken from the
    *warped* content), or any other styliser (fast, magenta, adain, wct) applied to the warped content.
 
-Video: :class:`GeometricStyliser` wraps any styliser; ``Θ`` is estimated on a shot's first frame, applied to
-every frame, and estimated again after :meth:`~GeometricStyliser.reset` (a hard cut). It warps *before*
-stylising, and carries the pipeline's temporal consistency into the warped frame: the input flow ``f`` (and
-reliability mask) is composed with the warp — ``f'(p) = J_T(p)⁻¹ f(T(p))`` (exact for affine, first order
-for TPS), the mask is 0 where ``T`` leaves the frame — so flow-guided blending and the Ruder losses stay correct.
+Video (:class:`GeometricReader`): the *input frames* are warped before the whole pipeline — ``Θ`` is estimated on
+a shot's first frame, applied to every frame of the shot, and estimated again after a hard cut (found by the
+pipeline's own rules, :class:`vidstyle.temporal.TemporalState`, on the unwarped frames; the cut is handed to the
+pipeline with the batch). Flow, cut detection, blending and the Ruder losses then all see one consistently warped
+clip, so nothing has to be composed with the warp, and every registered method works unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from ..config import OptimiseConfig, TemporalConfig, replace
+from ..config import GeometryConfig, OptimiseConfig, TemporalConfig, allowed_values, replace
 from ..errors import VidstyleError, WeightsError
 from ..nets.geometry import (
     GEOMETRY_LAYER,
     FeatureFn,
     GeometryRegressor,
     check_kind,
+    cover_zoom,
     geometry_view,
     interpolate_params,
     optimise_params,
-    sampling_grid,
     vgg_features,
     warp_image,
 )
-from .base import FrameState, Styliser
+from .base import Styliser
 
-#: How Θ is found (see the module docstring).
-ESTIMATORS = ("auto", "network", "optimise", "network+optimise")  # auto = DEFAULT_ESTIMATOR
+#: How Θ is found (see the module docstring); ``auto`` = :data:`DEFAULT_ESTIMATOR`.
+ESTIMATORS: tuple[str, ...] = allowed_values(GeometryConfig, "estimator") or ()
 #: Chosen by measurement (benchmarks/RESULTS.md, "Geometric style transfer", 2026-12-01): on held-out synthetic
 #: pairs the direct optimisation was 4× (affine) / 2× (TPS) more accurate than the shipped regressors, and starting
 #: it from the regressor as well changed nothing but cost 13–20 % more time.
 DEFAULT_ESTIMATOR = "optimise"
 #: Pyramid levels of the texture transfer: 1/8, 1/4, 1/2, 1.
 PYRAMID_LEVELS = 4
-#: How the uncovered border is filled (``grid_sample`` padding mode).
-BORDER = "reflection"
+#: How the still-uncovered border is filled after the ``cover`` zoom (``grid_sample`` padding: repeat the edge).
+COVER_RESIDUAL = "border"
+
+
+@dataclass(frozen=True)
+class GeometricWarp:
+    """One shot's warp: ``Θ`` (``1×P`` offsets of ``kind``), the output zoom and the padding mode of the rest."""
+
+    params: torch.Tensor
+    kind: str
+    zoom: float = 1.0
+    padding: str = "reflection"
+
+    def apply(self, frames: torch.Tensor) -> torch.Tensor:
+        """``N×3×H×W`` → the same size, every frame warped by this transform."""
+        return warp_image(frames, self.params.to(frames.device), self.kind, padding=self.padding, zoom=self.zoom)
+
+    def describe(self) -> str:
+        zoom = f", zoomed ×{self.zoom:.2f} to cover the frame" if self.zoom > 1 else ""
+        return f"{self.kind}{zoom}, border by {self.padding}"
+
+
+def plan_warp(params: torch.Tensor, kind: str, border: str = GeometryConfig.border,
+              max_zoom: float = GeometryConfig.max_zoom) -> GeometricWarp:
+    """The warp that applies ``params`` with the ``border`` fill of :class:`~vidstyle.config.GeometryConfig`:
+    ``cover`` picks the smallest output zoom ≤ ``max_zoom`` at which no output pixel samples outside the picture
+    (:func:`~vidstyle.nets.geometry.cover_zoom`) and repeats the edge for whatever is still outside; the other
+    values are ``grid_sample`` padding modes, without zoom."""
+    if border == "cover":
+        return GeometricWarp(params, kind, cover_zoom(params, kind, max_zoom), COVER_RESIDUAL)
+    if border not in ("reflection", "border", "zeros"):
+        raise VidstyleError(f"unknown geometry border fill {border!r}; choose from cover, reflection, border, zeros")
+    return GeometricWarp(params, kind, 1.0, border)
 
 
 def regressor_path(kind: str) -> Path:
@@ -154,7 +186,8 @@ class GeometryEstimator:
 def stylise_geometric(content: torch.Tensor, geometry_style: torch.Tensor, estimator: GeometryEstimator, *,
                       strength: float = 1.0, geometry_only: bool = False, styles: Sequence[torch.Tensor] = (),
                       cfg: OptimiseConfig = OptimiseConfig(), encoder=None, texture: Styliser | None = None,
-                      levels: int = PYRAMID_LEVELS, bar=None) -> tuple[torch.Tensor, torch.Tensor]:
+                      levels: int = PYRAMID_LEVELS, bar=None, border: str = GeometryConfig.border,
+                      max_zoom: float = GeometryConfig.max_zoom) -> tuple[torch.Tensor, GeometricWarp]:
     """Geometric (+ texture) style transfer of one image.
 
     Args:
@@ -165,140 +198,128 @@ def stylise_geometric(content: torch.Tensor, geometry_style: torch.Tensor, estim
         geometry_only: return the warped content (no texture transfer).
         styles, cfg, encoder: Gatys texture transfer over :func:`geometric_pyramid` (``cfg.size`` = long side).
         texture: instead of Gatys, this styliser is applied to the warped content.
+        border, max_zoom: the fill of the uncovered border (:func:`plan_warp`).
 
     Returns:
-        ``(output 1×3×H×W, Θ 1×P)``.
+        ``(output 1×3×H×W, the warp)``.
+    """
+    params = interpolate_params(estimator.estimate(content, geometry_style), strength)
+    plan = plan_warp(params, estimator.kind, border, max_zoom)
+    warped = plan.apply(content)
+    if geometry_only:
+        return warped, plan
+    if texture is not None:
+        with torch.inference_mode():
+            return texture.stylise(warped), plan
+    if encoder is None or not styles:
+        raise VidstyleError("texture transfer needs a style image (or pass --geometry-only)")
+    return gatys_coarse_to_fine(warped, styles, encoder, cfg, levels, bar), plan
+
+
+def gatys_coarse_to_fine(content: torch.Tensor, styles: Sequence[torch.Tensor], encoder, cfg: OptimiseConfig,
+                         levels: int = PYRAMID_LEVELS, bar=None) -> torch.Tensor:
+    """The seed's texture transfer: Gatys et al. at each :func:`geometric_pyramid` level of ``content``'s long side
+    (1/8, 1/4, 1/2, 1), each level started from the previous level's result (the first from ``cfg.init``), the
+    content loss on ``content`` itself (for geometric style transfer: the *warped* content) at that level's size.
+    The finest level runs ``cfg.steps``, the others ``cfg.coarse_steps`` (default the same).
+
+    Args:
+        content: ``1×3×H×W`` RGB [0, 1]; styles: ``1×3×h×w`` each; encoder: the VGG-19 of :mod:`vidstyle.nets.vgg`.
+
+    Returns:
+        ``1×3×H×W`` RGB [0, 1].
     """
     from .optimise import stylise_still
 
-    params = interpolate_params(estimator.estimate(content, geometry_style), strength)
-    warped = warp_image(content, params.to(content.device), estimator.kind, padding=BORDER)
-    if geometry_only:
-        return warped, params
-    if texture is not None:
-        with torch.inference_mode():
-            return texture.stylise(warped), params
-    if encoder is None or not styles:
-        raise VidstyleError("texture transfer needs a style image (or pass --geometry-only)")
     image: torch.Tensor | str | None = None
-    for long_side in geometric_pyramid(max(content.shape[-2:]), levels):
+    full = max(content.shape[-2:])
+    for long_side in geometric_pyramid(full, levels):
         level = replace(cfg, size=long_side, scales=1,
-                        steps=cfg.steps if long_side == max(content.shape[-2:]) else (cfg.coarse_steps or cfg.steps))
-        image = stylise_still(warped, list(styles), encoder, level, init=image if image is not None else cfg.init, bar=bar)
+                        steps=cfg.steps if long_side == full else (cfg.coarse_steps or cfg.steps))
+        image = stylise_still(content, list(styles), encoder, level, init=image if image is not None else cfg.init,
+                              bar=bar)
     assert isinstance(image, torch.Tensor)
-    return image, params
+    return image
 
 
-# ------------------------------------------------------------------ video: a styliser wrapper
+# ------------------------------------------------------------------ video: warp the input frames
 
 
-def compose_flow(flow: torch.Tensor, mask: torch.Tensor | None, params: torch.Tensor, kind: str
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The flow and reliability mask of the *warped* frames, from those of the input frames.
+class GeometricReader:
+    """A frame reader whose frames come out warped toward a geometric style, one transform per shot.
 
-    With the warp ``W(I)(p) = I(T(p))`` and vidstyle's flow convention (``current(p) ≈ previous(p + f(p))``),
-    ``f'(p) = T⁻¹(T(p) + f(T(p))) − p ≈ J_T(p)⁻¹ f(T(p))`` (pixels; exact for affine ``T``). The mask is
-    sampled along ``T`` and set to 0 where ``T(p)`` leaves the frame (the reflected border).
+    Wraps a :class:`~vidstyle.media.reader.VideoReader` (or any iterable of
+    :class:`~vidstyle.media.frames.FrameBatch` with ``info``). Cuts are found on the *unwarped* frames by the
+    pipeline's own rules (:class:`~vidstyle.temporal.TemporalState` with ``cut_cfg`` and ``flow_estimator``;
+    without an estimator, from colour histograms only). At the stream's first frame and after every cut ``Θ`` is
+    estimated on that frame; each batch leaves with its frames warped (same size) and ``cuts`` set to the
+    in-batch indices where a new transform starts, which the pipeline treats as hard cuts — so nothing is
+    blended across a change of transform.
 
-    Args:
-        flow: ``N×2×H×W`` in pixels; mask: ``N×1×H×W`` or None; params: ``1×P``.
-    """
-    n, _, h, w = flow.shape
-    grid = sampling_grid(params.to(flow).expand(n, -1), kind, (h, w))  # normalised (x, y)
-    pix = torch.stack([(grid[..., 0] + 1) * w / 2 - 0.5, (grid[..., 1] + 1) * h / 2 - 0.5], 1)  # N×2×H×W pixels
-    dx = torch.gradient(pix, dim=3)[0]  # ∂T/∂x: N×2×H×W
-    dy = torch.gradient(pix, dim=2)[0]
-    a, b, c, d = dx[:, 0], dy[:, 0], dx[:, 1], dy[:, 1]  # J = [[a, b], [c, d]]
-    det = (a * d - b * c)
-    det = torch.where(det.abs() < 1e-6, torch.full_like(det, 1e-6), det)
-    fs = F.grid_sample(flow, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    fx = (d * fs[:, 0] - b * fs[:, 1]) / det
-    fy = (-c * fs[:, 0] + a * fs[:, 1]) / det
-    inside = ((grid.abs() <= 1).all(-1)).unsqueeze(1).to(flow.dtype)
-    m = inside if mask is None else F.grid_sample(mask.to(flow), grid, mode="nearest", padding_mode="zeros",
-                                                  align_corners=False) * inside
-    return torch.stack([fx, fy], 1), m
-
-
-class GeometricStyliser(Styliser):
-    """Geometric style for video: every frame of a shot warped by one ``Θ``, then stylised by ``inner``.
-
-    ``Θ`` is estimated on the first frame after construction or :meth:`reset` (the pipeline calls it at hard
-    cuts). The wrapper is ``temporal``: the pipeline hands it each frame's :class:`FrameState` and does not blend
-    on top; it composes the flow with the warp (:func:`compose_flow`) and either passes it to a temporal
-    ``inner`` (Ruder et al.) or does the pipeline's flow-guided blending itself, in the warped frame.
-
-    Args:
-        inner: any styliser (``None``: geometry only, the warped frames are the output).
-        geometry_style: ``1×3×h×w`` image whose geometry the frames take.
-        estimator: finds ``Θ``.
-        strength: 0..1 toward the identity.
-        blend_strength: flow-guided blending strength (the pipeline's ``--temporal-strength``) for a
-            non-temporal ``inner``.
+    Attributes:
+        warps: ``(frame index, GeometricWarp)`` of every shot so far, in order.
     """
 
-    temporal = True
+    def __init__(self, reader, geometry_style: torch.Tensor, estimator: GeometryEstimator, *,
+                 strength: float = 1.0, border: str = GeometryConfig.border,
+                 max_zoom: float = GeometryConfig.max_zoom, cut_cfg: TemporalConfig = TemporalConfig(),
+                 flow_estimator=None) -> None:
+        from ..pipeline import flow_config_for
+        from ..stylise.base import TemporalMode
+        from ..temporal import TemporalState
 
-    def __init__(self, inner: Styliser | None, geometry_style: torch.Tensor, estimator: GeometryEstimator,
-                 strength: float = 1.0, blend_strength: float = TemporalConfig().strength) -> None:
         interpolate_params(torch.zeros(1), strength)  # validates the range
-        self.inner, self.style, self.estimator = inner, geometry_style, estimator
-        self.strength, self.blend_strength = float(strength), float(blend_strength)
-        self.params: torch.Tensor | None = None
-        self.estimates = 0
+        plan_warp(torch.zeros(1, check_kind(estimator.kind)), estimator.kind, border, max_zoom)  # validates the fill
+        self.reader, self.style, self.estimator = reader, geometry_style, estimator
+        self.strength, self.border, self.max_zoom = float(strength), border, float(max_zoom)
+        # the cheaper blending-flow size is enough to decide cuts (the pipeline's per-frame methods use it too)
+        self._cuts = TemporalState(flow_config_for(TemporalMode.PER_FRAME, cut_cfg), flow_estimator)
+        self.warps: list[tuple[int, GeometricWarp]] = []
 
-    def reset(self) -> None:
-        self.params = None
-        if self.inner is not None:
-            self.inner.reset()
+    def __getattr__(self, name: str):  # info, stopped_early, device … of the wrapped reader
+        return getattr(self.__dict__["reader"], name)
 
-    def warp(self, frames: torch.Tensor) -> torch.Tensor:
-        """The frames warped by this shot's ``Θ`` (estimated now if needed)."""
-        if self.params is None:
-            self.params = interpolate_params(self.estimator.estimate(frames[:1], self.style), self.strength)
-            self.estimates += 1
-        return warp_image(frames, self.params.to(frames.device), self.estimator.kind, padding=BORDER)
+    def __iter__(self) -> Iterator:
+        from ..media.frames import FrameBatch
 
-    def stylise(self, frames: torch.Tensor, state: FrameState | None = None) -> torch.Tensor:
-        from ..flow.warp import warp as flow_warp
-        from ..temporal import blend
-
-        warped = self.warp(frames)
-        flow = mask = None
-        if state is not None and state.flow is not None:
-            assert self.params is not None
-            flow, mask = compose_flow(state.flow, state.mask, self.params, self.estimator.kind)
-        if self.inner is None:
-            return warped
-        if self.inner.temporal:
-            inner_state = FrameState(prev_output=state.prev_output if state is not None else None,
-                                     prev_input=self.warp(state.prev_input) if state is not None and state.prev_input is not None else None,
-                                     flow=flow, mask=mask)
-            return self.inner.stylise(warped, inner_state)
-        with torch.inference_mode():
-            out = self.inner.stylise(warped)
-        prev = state.prev_output if state is not None else None
-        if flow is not None and mask is not None and prev is not None and prev.shape == out.shape and self.blend_strength > 0:
-            out = blend(out, flow_warp(prev, flow), mask, self.blend_strength)
-        return out
+        processed = 0
+        for batch in self.reader:
+            frames = batch.frames
+            indices = list(batch.indices) or list(range(processed, processed + len(frames)))
+            processed += len(frames)
+            cuts = [i for i, obs in enumerate(self._cuts.observe(frames)) if obs.cut]
+            starts = sorted({*cuts, *([0] if not self.warps else [])})
+            bounds = sorted({0, *starts, len(frames)})
+            parts = []
+            for a, b in zip(bounds, bounds[1:]):
+                if a in starts:
+                    params = interpolate_params(self.estimator.estimate(frames[a:a + 1], self.style), self.strength)
+                    self.warps.append((indices[a], plan_warp(params, self.estimator.kind, self.border, self.max_zoom)))
+                parts.append(self.warps[-1][1].apply(frames[a:b]))
+            yield FrameBatch(torch.cat(parts), list(batch.pts), list(batch.indices), cuts=cuts)
 
 
-def wrap_for_video(styliser: Styliser | None, geometry_style, kind: str = "affine", strength: float = 1.0,
-                   temporal: TemporalConfig = TemporalConfig(), device: torch.device | str = "cpu",
-                   estimator: str = "auto", vgg_source: str = "auto") -> tuple[GeometricStyliser, str]:
-    """The one call a video command needs: ``styliser`` wrapped in a :class:`GeometricStyliser` (and its
-    one-line description). ``geometry_style`` is a path or ``1×3×H×W`` tensor."""
-    est = GeometryEstimator(kind, estimator, device=device, vgg_source=vgg_source)
-    strength_blend = temporal.strength if temporal.enabled else 0.0
-    wrapped = GeometricStyliser(styliser, load_style(geometry_style).to(device), est, strength, strength_blend)
-    return wrapped, (f"geometric style: {kind} by {est.describe()}, once per shot, strength {strength:g}, "
-                     f"border filled by {BORDER}")
+def open_geometric(reader, cfg: GeometryConfig, *, device: torch.device | str = "cpu", vgg_source: str = "auto",
+                   cut_cfg: TemporalConfig = TemporalConfig(), flow_estimator=None) -> tuple[GeometricReader, str]:
+    """What ``vidstyle run --geometry-style`` does to its reader: ``reader`` wrapped in a :class:`GeometricReader`
+    for ``cfg``, and a one-line description of the geometric step."""
+    if cfg.style is None:
+        raise VidstyleError("geometric style transfer needs --geometry-style IMAGE")
+    style = load_style(cfg.style).to(device)
+    est = GeometryEstimator(cfg.kind, cfg.estimator, device=device, vgg_source=vgg_source)
+    wrapped = GeometricReader(reader, style, est, strength=cfg.strength, border=cfg.border, max_zoom=cfg.max_zoom,
+                              cut_cfg=cut_cfg, flow_estimator=flow_estimator)
+    fill = f"cover (zoom ≤ ×{cfg.max_zoom:g}, then edge pixels)" if cfg.border == "cover" else cfg.border
+    return wrapped, (f"geometric style from {Path(cfg.style).name}: {cfg.kind} by {est.describe()}, strength "
+                     f"{cfg.strength:g}, once per shot on its first frame, input frames warped before the pipeline, "
+                     f"border {fill}")
 
 
 def stylise_image_geometric(content: torch.Tensor, styles: Sequence, geometry_style, cfg: OptimiseConfig, *,
                             kind: str = "affine", strength: float = 1.0, geometry_only: bool = False,
                             method: str = "optimise", model=None, device: torch.device | str = "cpu",
-                            progress: bool = True, on_method=None, estimator: str = "auto") -> torch.Tensor:
+                            progress: bool = True, on_method=None, estimator: str = "auto",
+                            border: str = GeometryConfig.border) -> torch.Tensor:
     """What ``vidstyle image --geometry-style`` runs (behind :func:`vidstyle.api.stylise_image`).
 
     ``content`` is ``1×3×H×W`` already at the output size on ``device``; ``styles`` the texture styles (paths or
@@ -335,11 +356,12 @@ def stylise_image_geometric(content: torch.Tensor, styles: Sequence, geometry_st
                     f"over {'→'.join(map(str, sizes))} px")
     est = GeometryEstimator(kind, estimator, device=dev, vgg_source=cfg.vgg_source)
     if on_method is not None:
-        on_method(f"geometric style: {kind} by {est.describe()}, strength {strength:g}, border filled by {BORDER}; "
+        on_method(f"geometric style: {kind} by {est.describe()}, strength {strength:g}, border {border}; "
                   f"texture: {text}")
     with progress_bar(None, "stylising", enabled=progress and not geometry_only and texture is None) as bar:
         out, _ = stylise_geometric(content, g_style, est, strength=strength, geometry_only=geometry_only,
-                                   styles=style_ts, cfg=cfg, encoder=encoder, texture=texture, bar=bar)
+                                   styles=style_ts, cfg=cfg, encoder=encoder, texture=texture, bar=bar,
+                                   border=border)
     return out.cpu()
 
 
@@ -350,6 +372,6 @@ def load_style(path: str | Path | torch.Tensor) -> torch.Tensor:
     return path if isinstance(path, torch.Tensor) else load_image(path)
 
 
-__all__ = ["BORDER", "DEFAULT_ESTIMATOR", "ESTIMATORS", "PYRAMID_LEVELS", "GeometricStyliser", "GeometryEstimator",
-           "compose_flow", "geometric_pyramid", "geometry_view", "load_regressor", "load_style", "regressor_path",
-           "stylise_geometric", "stylise_image_geometric", "wrap_for_video"]
+__all__ = ["COVER_RESIDUAL", "DEFAULT_ESTIMATOR", "ESTIMATORS", "PYRAMID_LEVELS", "GeometricReader", "GeometricWarp",
+           "GeometryEstimator", "gatys_coarse_to_fine", "geometric_pyramid", "geometry_view", "load_regressor", "load_style", "open_geometric",
+           "plan_warp", "regressor_path", "stylise_geometric", "stylise_image_geometric"]
