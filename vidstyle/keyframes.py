@@ -25,7 +25,8 @@ Design: three streaming passes, memory bounded by the frame size, not the clip's
 ----------------------------------------------------------------------------------------
 1. **Forward**, over the reader's batches: the pipeline's temporal state estimates each frame's flow to the
    previous one (both directions, at most at ``temporal.flow_max_side``) and detects cuts; the fill is rendered;
-   keyframes are stylised (or loaded); the forward carrier is propagated. Per frame, a :class:`Spool` keeps the
+   keyframes are stylised (or loaded); the forward carrier is propagated. Per frame, a
+   :class:`~vidstyle.media.spool.Spool` keeps the
    fill and the forward carrier's image and reliability as uint8, the backward flow (fp16) and its reliability
    (uint8) at the flow's size, and keyframes as uint8.
 2. **Backward**, over the spool from the last frame to the first: the backward carrier is propagated with the

@@ -299,12 +299,15 @@ def scaled_size(height: int, width: int, scale: float, internal_size: int | None
     return max(8, round(height * s)), max(8, round(width * s))
 
 
-def run_network(fn: Fn, x: torch.Tensor, *, net: nn.Module | None = None, scale: float = 1.0,
-                internal_size: int | None = None, tile: int | None = None, untiled: Fn | None = None) -> torch.Tensor:
+def run_network(fn: Fn, x: torch.Tensor, *, net: nn.Module | SharedStats | None = None, scale: float = 1.0,
+                internal_size: int | None = None, tile: int | None = None, untiled: Fn | None = None,
+                halo: int | None = None) -> torch.Tensor:
     """Run a style network on ``N×3×H×W`` frames at the size :func:`scaled_size` gives, tiled when
-    :func:`should_tile` says so (``net`` must then be the eager module ``fn`` runs), and resize back to H×W.
+    :func:`should_tile` says so (``net`` must then be the eager module ``fn`` runs, or the :class:`SharedStats`
+    ``fn`` takes its statistics from), and resize back to H×W.
 
     ``untiled`` (default ``fn``) is used when no tiling is needed — e.g. a compiled or ONNX copy of the network.
+    ``halo``: the tiles' context (default :data:`~vidstyle.config.TILE_HALO`; :func:`run_tiled`).
     """
     from ..config import TILE_OVERLAP, TILE_STATS_SIDE
 
@@ -316,7 +319,7 @@ def run_network(fn: Fn, x: torch.Tensor, *, net: nn.Module | None = None, scale:
         y = (untiled if untiled is not None else fn)(inp)
     else:
         # the statistics pass at twice the tile side (capped): with smaller tiles, less memory and coarser statistics
-        y = run_tiled(fn, net, inp, side, min(TILE_OVERLAP, side // 4), min(TILE_STATS_SIDE, 2 * side))
+        y = run_tiled(fn, net, inp, side, min(TILE_OVERLAP, side // 4), min(TILE_STATS_SIDE, 2 * side), halo)
     return _resize(y.float(), (h, w)).clamp_(0, 1)
 
 

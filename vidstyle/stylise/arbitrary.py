@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from ..colour import luminance_transfer, match_colour
+from ..config import TILE_HALO_VGG
 from ..device import compile_for_inference
 from ..errors import VidstyleError
 from ..media.image import load_image, resize_long_side
 from ..nets.decoder import Decoder, default_decoder_path, load_decoder
-from ..nets.tiling import SharedStats
+from ..nets.tiling import SharedStats, run_network
 from ..nets.vgg import VGGEncoder, deepest, layer_index, load_vgg
 from .adain import adain, mean_std
 from .base import FrameState, Styliser, TemporalMode
@@ -220,20 +221,12 @@ class ArbitraryStyliser(Styliser):
     def _stylise_at_size(self, frames: torch.Tensor) -> torch.Tensor:
         if self._stats is None:  # histogram colour preservation: styles take this frame's colours
             self._stats = self._style_statistics([match_colour(s, frames[:1].cpu()) for s in self.style_images])
-        from ..config import TILE_HALO_VGG, TILE_OVERLAP, TILE_STATS_SIDE
-        from ..nets.tiling import run_tiled, should_tile
-
-        side = should_tile(*frames.shape[-2:], self.tile)
         outputs = []
         for frame in frames:
-            x = frame.unsqueeze(0)
-            if side is None:
-                outputs.append(self._padded(x).clamp(0, 1))
-                continue
+            # untiled, the statistics are simply recorded from the frame itself (its own, as without tiles)
             shared = SharedStats()
-            outputs.append(run_tiled(lambda t: self._padded(t, shared), shared, x, side,  # noqa: B023
-                                     min(TILE_OVERLAP, side // 4), min(TILE_STATS_SIDE, 2 * side),
-                                     halo=TILE_HALO_VGG).clamp(0, 1))
+            outputs.append(run_network(lambda t: self._padded(t, shared), frame.unsqueeze(0), net=shared,  # noqa: B023
+                                       tile=self.tile, halo=TILE_HALO_VGG))
         out = torch.cat(outputs)
         if self.colour_mode == "luminance":
             out = luminance_transfer(out, frames)
