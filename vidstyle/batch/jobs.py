@@ -428,7 +428,8 @@ def _styles(where: _Where, keypath: tuple, values: Any, base: Path) -> tuple[tup
 
 
 def mask_path(template: str, job: str, input: Path, base: Path) -> Path:
-    """A job's ``mask`` template filled in for one input (relative paths are relative to the job file's folder)."""
+    """A job's per-input path template (``mask``, ``[job.keyframes] images``) filled in for one input (relative paths
+    are relative to the job file's folder)."""
     p = Path(template.format(job=job, input_stem=input.stem, input_name=input.name))
     return (p if p.is_absolute() else base / p).resolve()
 
