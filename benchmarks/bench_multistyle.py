@@ -4,6 +4,16 @@
     python benchmarks/bench_multistyle.py sheet    --candidates DIR
     python benchmarks/bench_multistyle.py temporal --generator models/magenta-temporal.safetensors [--paintings 3]
     python benchmarks/bench_multistyle.py temporal-sheet --generator models/magenta-temporal.safetensors
+    python benchmarks/bench_multistyle.py table --rows film=DIR/ms-film.safetensors,cin=… [--style-swap]
+    python benchmarks/bench_multistyle.py table-sheet --rows film=…,cin=…
+    python benchmarks/bench_multistyle.py speed --rows film=…,lite=…
+
+``table`` (the multi-style seed's comparison on our metrics): rows = each ``--rows`` generator (trained by
+``vidstyle train-multistyle``), the teacher, the shipped per-style Johnson net (on its own painting only) and
+optionally ``style-swap``; paintings = the two held-out ones and the four with a per-style net (training
+paintings), reported separately. Columns: normalised style error (+ per layer), raw style distance, content
+distance, SSIM, E_warp k=1 per frame and after the pipeline's flow-guided blending. ``speed``: ms/frame of each
+generator as ``MagentaStyliser`` runs it (onnxruntime fp32 and eager torch) at 640×360 and 320×180.
 
 ``perstyle``: for each of the four shipped per-style nets, three rows — the shipped (old) net, the candidate
 distilled net of the same name in ``--candidates``, and the teacher (magenta generator at the painting's
@@ -244,10 +254,160 @@ def bench_temporal(args) -> dict:
     return res
 
 
+#: The table's paintings: held out of every any-style training, then the four with a shipped per-style net.
+TABLE_PAINTINGS = (("munch_the_scream.jpg", "held_out", None),
+                   ("VincentVanGoghBridge_background.webp", "held_out", None),
+                   ("starry_night.jpg", "training", "starry-night"),
+                   ("Gogh4_background.webp", "training", "cafe-terrace"),
+                   ("Van_Gogh_The_Night_Cafe_background.webp", "training", "night-cafe"),
+                   ("Eglise_dAuvers-sur-Oise_background.webp", "training", "church-auvers"))
+
+
+def _rows(spec: str) -> dict[str, Path]:
+    out = {}
+    for item in filter(None, spec.split(",")):
+        name, _, path = item.partition("=")
+        out[name] = Path(path)
+    return out
+
+
+def _generator(path: Path):
+    from vidstyle.nets.magenta import load_generator_weights
+    from vidstyle.stylise.magenta import _fast_form
+
+    return _fast_form(load_generator_weights(path))
+
+
+def _blended(setup: "Setup", fn) -> dict:
+    """E_warp k=1 of ``fn`` per frame and after the pipeline's flow-guided blending (TemporalState, DIS)."""
+    from vidstyle.flow import get_estimator
+    from vidstyle.metrics import warping_error
+    from vidstyle.temporal import TemporalState
+
+    plain_e, blend_e = {}, {}
+    for s, x in setup.seqs.items():
+        plain = torch.cat([fn(x[i:i + 4]) for i in range(0, len(x), 4)]).clamp(0, 1)
+        ts = TemporalState(estimator=get_estimator("dis"))
+        out = []
+        for f, p in zip(x, plain):
+            obs = ts.observe(f[None])[0]
+            o = ts.blend(p[None], obs)
+            ts.commit(o)
+            out.append(o)
+        plain_e[s] = warping_error(x, plain, k=1)["e_warp"]
+        blend_e[s] = warping_error(x, torch.cat(out), k=1)["e_warp"]
+    return {"e_warp_k1": round(statistics.mean(plain_e.values()), 6),
+            "e_warp_k1_blend": round(statistics.mean(blend_e.values()), 6),
+            "e_warp_k1_per_seq": {k: round(v, 6) for k, v in plain_e.items()}}
+
+
+def bench_table(args) -> dict:
+    from vidstyle.media.image import load_image
+    from vidstyle.nets.transformer import load_transformer
+
+    torch.set_num_threads(args.threads)
+    setup = Setup(args)
+    pred, teacher, embed = _teacher()
+    gens = {name: _generator(p) for name, p in _rows(args.rows).items()}
+    res: dict = {"held_out_sequences": list(HELD_OUT), "frames": args.frames, "long_side": args.long_side,
+                 "quality_photos": list(PHOTOS[:args.photos]), "input_e_warp_k1": setup.input_e,
+                 "rows": {k: str(v) for k, v in _rows(args.rows).items()}, "paintings": {}}
+    paintings = [p for p in TABLE_PAINTINGS if not args.paintings or p[0] in args.paintings.split(",")]
+    for file, group, perstyle in paintings:
+        path = _painting(file)
+        style, z = load_image(path), embed(pred, path)
+        cells: dict = {"group": group}
+        fns = {"teacher": lambda x: teacher(x, z)}
+        fns.update({name: (lambda g: (lambda x: g(x, z)))(g) for name, g in gens.items()})
+        if perstyle:
+            fns["per-style johnson"] = load_transformer(ROOT / "models" / f"{perstyle}.safetensors")[0]
+        if args.style_swap:
+            from vidstyle.methods import build_styliser
+
+            swap, _ = build_styliser("style-swap", [path])
+            fns["style-swap"] = lambda x: swap.stylise(x)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                row = setup.measure(fn, style, temporal=False)
+                row.update(_blended(setup, fn))
+            row["seconds"] = round(time.perf_counter() - t0, 1)
+            cells[name] = row
+            print(json.dumps({"painting": file, "row": name, **{k: row[k] for k in (
+                "normalised_style_error", "style_distance", "content_distance", "ssim", "e_warp_k1",
+                "e_warp_k1_blend")}}), flush=True)
+        res["paintings"][file] = cells
+    summary: dict = {}
+    for group in ("held_out", "training"):
+        cells = [c for c in res["paintings"].values() if c["group"] == group]
+        names = sorted({k for c in cells for k in c if k != "group"})
+        for name in names:
+            rows = [c[name] for c in cells if name in c]
+            summary.setdefault(group, {})[name] = {
+                k: statistics.mean(r[k] for r in rows) for k in (
+                    "normalised_style_error", "style_distance", "content_distance", "ssim", "e_warp_k1",
+                    "e_warp_k1_blend")} | {"paintings": len(rows)}
+    res["summary"] = summary
+    print(json.dumps({"summary": summary}), flush=True)
+    return res
+
+
+def bench_speed(args) -> dict:
+    """ms/frame (median of ``--repeats``) of each generator in ``MagentaStyliser``, both backends, both sizes."""
+    from vidstyle.stylise.magenta import MagentaStyliser
+
+    torch.set_num_threads(args.threads)
+    style = [_painting("munch_the_scream.jpg")]
+    rows = {"teacher": None, **_rows(args.rows)}
+    res: dict = {}
+    for name, path in rows.items():
+        for backend in ("onnx", "torch"):
+            st = MagentaStyliser(style, transformer=path, backend=backend)
+            for w, h in ((640, 360), (320, 180)):
+                x = torch.rand(1, 3, h, w)
+                for _ in range(3):
+                    st.stylise(x)
+                ts = []
+                for _ in range(args.repeats):
+                    t0 = time.perf_counter()
+                    st.stylise(x)
+                    ts.append(time.perf_counter() - t0)
+                ms = 1000 * statistics.median(ts)
+                res.setdefault(name, {})[f"{backend} {w}x{h}"] = round(ms, 2)
+                print(json.dumps({"row": name, "backend": backend, "size": f"{w}x{h}", "ms": round(ms, 2)}), flush=True)
+    return res
+
+
+def table_sheet(args) -> Path:
+    """Rows: held-out painting × photo; columns: painting | content | teacher | each --rows generator."""
+    from vidstyle.media.image import load_image, resize_long_side, save_image
+
+    pred, teacher, embed = _teacher()
+    gens = {name: _generator(p) for name, p in _rows(args.rows).items()}
+    photos = [SHARED / "data/content/kodak24/kodim23.png", SHARED / "data/video/dog/00020.jpg"]
+    rows = []
+    for file in args.paintings.split(","):
+        path = _painting(file)
+        z = embed(pred, path)
+        thumb = resize_long_side(load_image(path), args.tile)
+        for p in photos:
+            x = resize_long_side(load_image(p), args.tile)
+            with torch.inference_mode():
+                tiles = [x, teacher(x, z)] + [g(x, z) for g in gens.values()]
+            th = F.interpolate(thumb, size=x.shape[-2:], mode="bilinear", antialias=True)
+            rows.append(torch.cat([F.pad(t.clamp(0, 1), (0, 4, 0, 4), value=1.0) for t in [th] + tiles], 3))
+    w = max(r.shape[3] for r in rows)
+    sheet = torch.cat([F.pad(r, (0, w - r.shape[3]), value=1.0) for r in rows], 2)
+    out = args.out or ROOT / "benchmarks" / "multistyle_table_sheet.png"
+    save_image(sheet, out, force=True)
+    print("columns: painting | content | teacher |", " | ".join(gens))
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for n in ("perstyle", "temporal"):
+    for n in ("perstyle", "temporal", "table"):
         p = sub.add_parser(n)
         p.add_argument("--frames", type=int, default=20)
         p.add_argument("--long-side", type=int, default=320)
@@ -258,6 +418,18 @@ def main(argv=None) -> None:
     sub.choices["perstyle"].add_argument("--models", default="")
     sub.choices["temporal"].add_argument("--generator", type=Path, default=ROOT / "models/magenta-temporal.safetensors")
     sub.choices["temporal"].add_argument("--paintings", type=int, default=0, help="N training paintings, evenly spaced (0 = all)")
+    sub.choices["table"].add_argument("--rows", default="", help="NAME=generator.safetensors,… (train-multistyle outputs)")
+    sub.choices["table"].add_argument("--paintings", default="", help="subset of TABLE_PAINTINGS files (comma-separated)")
+    sub.choices["table"].add_argument("--style-swap", action="store_true", help="also the style-swap method (slow)")
+    sp = sub.add_parser("speed")
+    sp.add_argument("--rows", default="")
+    sp.add_argument("--repeats", type=int, default=15)
+    sp.add_argument("--threads", type=int, default=2)
+    tsh = sub.add_parser("table-sheet")
+    tsh.add_argument("--rows", default="")
+    tsh.add_argument("--paintings", default="munch_the_scream.jpg,VincentVanGoghBridge_background.webp")
+    tsh.add_argument("--tile", type=int, default=224)
+    tsh.add_argument("--out", type=Path, default=None)
     sh = sub.add_parser("sheet")
     sh.add_argument("--candidates", type=Path, required=True)
     sh.add_argument("--tile", type=int, default=192)
@@ -269,6 +441,8 @@ def main(argv=None) -> None:
     ts.add_argument("--paintings", default="munch_the_scream.jpg,VincentVanGoghBridge_background.webp,picabia_udnie.jpg")
     ts.add_argument("--tile", type=int, default=224)
     ts.add_argument("--out", type=Path, default=None)
+    for p in sub.choices.values():
+        p.add_argument("--json", type=Path, default=None, help="where to write the results (default benchmarks/multistyle_PART.json)")
     args = ap.parse_args(argv)
     if args.cmd == "temporal-sheet":
         torch.set_num_threads(2)
@@ -278,8 +452,13 @@ def main(argv=None) -> None:
         torch.set_num_threads(2)
         print(contact_sheet(args))
         return
-    res = bench_perstyle(args) if args.cmd == "perstyle" else bench_temporal(args)
-    out = ROOT / "benchmarks" / f"multistyle_{args.cmd}.json"
+    if args.cmd == "table-sheet":
+        torch.set_num_threads(2)
+        print(table_sheet(args))
+        return
+    res = {"perstyle": bench_perstyle, "temporal": bench_temporal, "table": bench_table,
+           "speed": bench_speed}[args.cmd](args)
+    out = args.json or ROOT / "benchmarks" / f"multistyle_{args.cmd}.json"
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "argv": sys.argv,
                                "results": res}, indent=1) + "\n")
 

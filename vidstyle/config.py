@@ -47,6 +47,15 @@ TILE_STATS_SIDE = 2048
 
 #: Image-file suffixes read as stills and as frames of an image-sequence folder (one set for reading and for
 #: batch-job validation).
+#: ``vidstyle train-multistyle --inject``: how the style embedding enters the generator (vidstyle.nets.multistyle).
+MULTISTYLE_INJECTIONS: tuple[str, ...] = ("concat", "add1x1", "film", "cin")
+#: ``--arch`` sizes of the style-conditioned Johnson generators: (width of the first conv, residual blocks).
+MULTISTYLE_ARCHS: dict[str, tuple[int, int]] = {"johnson": (32, 5), "johnson-half": (16, 5), "johnson-lite": (8, 3)}
+
+#: The any-style generator ``vidstyle webcam --style`` paints with when it is installed in ``models/`` (else the
+#: style-embedding network's own generator).
+LIVE_GENERATOR = "anystyle-lite"
+
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -526,7 +535,8 @@ class TrainConfig:
     content_layers: tuple[str, ...] = ("relu3_1",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     pixel_weight: float = 1.0  # distillation: L1 to the teacher's output
-    feature_weight: float = 0.0  # distillation: optional VGG relu2_1 feature loss
+    feature_weight: float = 0.0  # distillation: optional VGG feature loss (relative MSE at ``feature_layers``)
+    feature_layers: tuple[str, ...] = ("relu2_2", "relu3_1")  # the multi-style seed's distillation layers
     checkpoint_every: int = 100
     seed: int = 0
 

@@ -71,4 +71,10 @@ def temporal_loss(output: torch.Tensor, warped_previous: torch.Tensor, mask: tor
     return (mask * (output - warped_previous).pow(2)).sum(dim=(1, 2, 3)).mean() / (c * h * w)
 
 
-__all__ = ["gram_matrix", "content_loss", "style_loss", "tv_loss", "temporal_loss"]
+def feature_distillation_loss(features: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Distillation to a teacher's output in feature space: the relative content loss at each layer of ``target``
+    (student features ``features``, teacher features ``target``, e.g. VGG relu2_2/relu3_1), averaged over layers."""
+    return sum(content_loss(features[k], target[k], relative=True) for k in target) / len(target)  # type: ignore[return-value]
+
+
+__all__ = ["gram_matrix", "content_loss", "style_loss", "tv_loss", "temporal_loss", "feature_distillation_loss"]

@@ -53,9 +53,9 @@ def choose_auto(request: BuildRequest) -> tuple[Styliser, str]:
 
 
 def _choose_auto(request: BuildRequest) -> tuple[MethodSpec, Styliser, str]:
-    if request.model is not None:  # an explicit model is a feed-forward render
-        fast = get_method("fast")
-        return (fast, *fast.build(request))
+    if request.model is not None:  # an explicit model: a feed-forward render, or an any-style generator's
+        chosen = get_method("magenta" if is_generator_model(request.model) else "fast")
+        return (chosen, *chosen.build(request))
     if not request.styles:
         raise VidstyleError("--method auto needs a style image; pass --style PATH (or --model NAME)")
     skipped: list[str] = []
@@ -70,6 +70,19 @@ def _choose_auto(request: BuildRequest) -> tuple[MethodSpec, Styliser, str]:
                 return spec, styliser, f"auto → {text}" + (f" (skipped {'; '.join(skipped)})" if skipped else "")
         skipped.append(f"{spec.name}: {why}")
     raise VidstyleError(f"--method auto found no method for this request: {'; '.join(skipped)}")
+
+
+def is_generator_model(model: str | Path) -> bool:
+    """Whether ``model`` names an any-style generator (``vidstyle train-multistyle``; run by ``--method magenta``
+    with the style images) rather than a one-style feed-forward network."""
+    from .errors import WeightsError
+    from .nets.magenta import GENERATOR_KIND
+    from .weights import read_card, resolve_model
+
+    try:
+        return read_card(resolve_model(model)).get("kind") == GENERATOR_KIND
+    except (VidstyleError, WeightsError):
+        return False  # the fast method reports an unknown or broken model in its own words
 
 
 def _device(device: torch.device | str) -> torch.device:

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli import DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app
-from ..config import TrainConfig
+from ..config import MULTISTYLE_ARCHS, MULTISTYLE_INJECTIONS, TrainConfig
 
 
 class Arch(str, Enum):
@@ -39,7 +39,7 @@ def train(
     synthetic_pairs: Annotated[bool, typer.Option("--synthetic-pairs/--video-pairs-only", help="With --video: also make synthetic-motion pairs from the stills for the temporal loss (default), or use real pairs only.")] = True,
     teacher: Annotated[Optional[Path], typer.Option(help="Distil: mimic this trained model (usually with --arch lite), or `magenta` (with --style): the arbitrary-style network's rendering of that painting.")] = None,
     pixel_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Distillation: L1 to the teacher's output.")] = None,
-    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Distillation: VGG relu2_1 feature loss to the teacher's output.")] = None,
+    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Distillation: VGG relu2_2/relu3_1 feature loss to the teacher's output.")] = None,
     video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs when --video is given (default 0.5).")] = None,
     init: Annotated[Optional[str], typer.Option(help="Start from this model's weights (fine-tune another style).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
@@ -93,8 +93,9 @@ def train(
     typer.echo(f"wrote {out} ({card['arch']}, {card['training']['steps']} steps; {losses})")
 
 
-class MultiArch(str, Enum):
-    magenta = "magenta"
+#: ``--arch`` of train-multistyle: the teacher itself, or a style-conditioned Johnson generator of a named size.
+MultiArch = Enum("MultiArch", {a.replace("-", "_"): a for a in ("magenta", *MULTISTYLE_ARCHS)}, type=str)  # type: ignore[misc]
+Inject = Enum("Inject", {i: i for i in MULTISTYLE_INJECTIONS}, type=str)  # type: ignore[misc]
 
 
 @app.command("train-multistyle")
@@ -103,7 +104,8 @@ def train_multistyle(
     content: Annotated[list[Path], typer.Option("--content", help="Folder of training photos (repeatable).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights to write, models/NAME.safetensors (+ NAME.json card).")],
     video: Annotated[Optional[Path], typer.Option(help="Folder of DAVIS-style sequences for real frame pairs.")] = None,
-    arch: Annotated[MultiArch, typer.Option(help="magenta: fine-tune the Ghiasi et al. generator itself (temporal loss + L1 to its frozen copy).")] = MultiArch.magenta,
+    arch: Annotated[MultiArch, typer.Option(help="magenta: fine-tune the Ghiasi et al. generator itself (temporal loss + L1 to its frozen copy); johnson / johnson-half / johnson-lite: train a style-conditioned Johnson generator (widths 32/16/8) by distillation from it.")] = MultiArch.magenta,  # type: ignore[attr-defined]
+    inject: Annotated[Inject, typer.Option(help="Johnson generators: how the style embedding enters (concat, add1x1, film, cin).")] = Inject.film,  # type: ignore[attr-defined]
     hold_out: Annotated[Optional[list[str]], typer.Option("--hold-out", help="Painting stems never trained on (default: munch_the_scream, VincentVanGoghBridge_background).")] = None,
     views: Annotated[int, typer.Option(min=1, help="Embeddings per painting: the whole painting + random crops with hue jitter.")] = 8,
     hue: Annotated[float, typer.Option(min=0.0, max=0.5, help="Hue jitter of the crops, in turns (±).")] = 0.05,
@@ -113,6 +115,8 @@ def train_multistyle(
     lr: Annotated[Optional[float], typer.Option(min=0.0)] = None,
     pixel_weight: Annotated[Optional[float], typer.Option(min=0.0, help="L1 to the frozen teacher's output.")] = None,
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight.")] = None,
+    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Johnson generators: VGG relu2_2/relu3_1 feature loss to the teacher's output (default 1).")] = None,
+    style_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Johnson generators: Gram style loss against the painting itself (default 0: distillation only).")] = None,
     video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file (default ~/.cache/vidstyle/train/NAME.ckpt.pt).")] = None,
@@ -125,7 +129,8 @@ def train_multistyle(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train an any-style network over many paintings (now: temporally fine-tune the magenta generator)."""
+    """Train an any-style network over many paintings: fine-tune the magenta generator, or distil a style-conditioned
+    Johnson generator from it."""
     import torch
 
     from ..config import TrainConfig, replace
@@ -136,9 +141,27 @@ def train_multistyle(
         torch.set_num_threads(threads)
     else:
         use_all_cores()
+    from ..errors import VidstyleError
+
+    johnson = arch.value != "magenta"
+    if not johnson and (feature_weight or style_weight):
+        raise VidstyleError("--feature-weight and --style-weight are for the Johnson generators (--arch johnson…)")
     cfg = replace(TrainConfig(), size=size, steps=steps, batch_size=batch_size, lr=lr, pixel_weight=pixel_weight,
-                  temporal_weight=temporal_weight if temporal_weight is not None else 150.0,
+                  temporal_weight=temporal_weight if temporal_weight is not None else (10.0 if johnson else 150.0),
+                  feature_weight=(feature_weight if feature_weight is not None else 1.0) if johnson else None,
+                  style_weight=(style_weight or 0.0) if johnson else None,
                   video_fraction=video_fraction, synthetic_pairs=False, checkpoint_every=checkpoint_every, seed=seed)
+    if johnson:
+        from ..train.multistyle import train_multistyle as train_johnson
+
+        card = train_johnson(styles=styles, content=content, out=out, cfg=cfg, inject=inject.value, arch=arch.value,
+                             video=video, held_out_styles=tuple(hold_out) if hold_out else None,
+                             style_views_per_painting=views, hue=hue, checkpoint=checkpoint, resume=resume,
+                             device=device, force=force, progress=not quiet, flow_cache=flow_cache, name=name)
+        losses = "  ".join(f"{k} {v:.4g}" for k, v in card["final_losses"].items())
+        typer.echo(f"wrote {out} ({card['arch']}, {card['training']['steps']} steps, "
+                   f"{len(card['training']['paintings'])} paintings; {losses})")
+        return
     card = finetune_magenta_temporal(styles=styles, content=content, out=out, cfg=cfg, video=video,
                                      held_out_styles=tuple(hold_out) if hold_out else HELD_OUT_PAINTINGS,
                                      style_views_per_painting=views, hue=hue, checkpoint=checkpoint, resume=resume,

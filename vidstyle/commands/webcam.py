@@ -21,6 +21,7 @@ def webcam(
     source: Annotated[str, typer.Option("--source", help="Camera index (0), device (/dev/video2), stream URL or video file.")] = "0",
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Feed-forward model name (in models/) or .safetensors path; repeat to cycle with n/p. Default: every lite model in models/.")] = None,
     style: Annotated[list[Path] | None, typer.Option("--style", "-s", help="Any painting (or a folder of them), painted live by the style-embedding network (--method magenta); repeat to cycle with n/p.")] = None,
+    generator: Annotated[str | None, typer.Option(help="With --style: the any-style generator to paint with (a `vidstyle train-multistyle` model, or `magenta` for the style-embedding network's own). Default: the shipped any-style lite net when installed.")] = None,
     size: Annotated[str | None, typer.Option(help="Display/recording size: WxH, or N for the long side as in `vidstyle run --size N` (default: the source fitted into 640 px).")] = None,
     internal_size: Annotated[str | None, typer.Option(help="Inference size WxH, upsampled to --size (default: half of --size).")] = None,
     record: Annotated[Path | None, typer.Option(help="Also write the stylised stream (no overlay) to this video file.")] = None,
@@ -64,7 +65,9 @@ def webcam(
     if not snapshot_dir.is_dir():
         raise VidstyleError(f"snapshot folder {snapshot_dir} does not exist; create it or pass --snapshot-dir")
     dev = _set_up_device(device, cfg.threads)
-    stylisers, names = load_live_styles(style, dev) if style and not model else ([], [])
+    if generator is not None and not style:
+        raise VidstyleError("--generator paints the --style paintings; give --style PAINTING (or a folder)")
+    stylisers, names = load_live_styles(style, dev, generator) if style and not model else ([], [])
     if model or not style:
         more, more_names = load_live_models(model or [], dev, compile_net)
         stylisers, names = stylisers + more, names + more_names
@@ -130,20 +133,37 @@ def _set_up_device(name: str, threads: int | None):
     return dev
 
 
-def load_live_styles(styles: list[Path], device) -> tuple[list, list[str]]:
-    """A style-embedding styliser per painting (a folder adds every image in it, sorted), sharing one network.
+def live_generator(name: str | None) -> str | None:
+    """The any-style generator ``--style`` paints with live: ``name`` (``magenta`` = the teacher's own, None
+    returned), or by default :data:`~vidstyle.config.LIVE_GENERATOR` when it is installed in ``models/``."""
+    from ..config import LIVE_GENERATOR
+    from ..weights import models_dir
+
+    if name == "magenta":
+        return None
+    if name is not None:
+        return name
+    return LIVE_GENERATOR if (models_dir() / f"{LIVE_GENERATOR}.safetensors").is_file() else None
+
+
+def load_live_styles(styles: list[Path], device, generator: str | None = None) -> tuple[list, list[str]]:
+    """A style-embedding styliser per painting (a folder adds every image in it, sorted), sharing one predictor
+    and one generator (:func:`live_generator`).
 
     Returns:
         ``(stylisers, names)``.
     """
-    from ..nets.magenta import load_predictor, load_transformer
+    from ..nets.magenta import load_generator_weights, load_predictor, load_transformer
     from ..stylise.magenta import MagentaStyliser
     from ..train.datasets import list_images
 
     files = [f for s in styles for f in (list_images([s]) if s.is_dir() else [s])]
-    predictor, generator = load_predictor(), load_transformer()
-    stylisers = [MagentaStyliser([f], predictor=predictor, transformer=generator, device=device) for f in files]
-    return stylisers, [f"magenta: {f.stem}" for f in files]
+    chosen = live_generator(generator)
+    predictor = load_predictor()
+    net = load_generator_weights(chosen) if chosen is not None else load_transformer()
+    stylisers = [MagentaStyliser([f], predictor=predictor, transformer=net, device=device) for f in files]
+    label = Path(chosen).stem if chosen is not None else "magenta"
+    return stylisers, [f"{label}: {f.stem}" for f in files]
 
 
 def load_live_models(models: list[str], device, compile_net: bool = False) -> tuple[list, list[str]]:

@@ -292,31 +292,42 @@ GENERATOR_FORMAT = "vidstyle-magenta-generator-1"
 GENERATOR_KIND = "magenta-generator"
 
 
-def load_generator_weights(path: str | Path, verify: bool = True) -> StyleTransformer:
-    """A fine-tuned generator saved by ``vidstyle train-multistyle`` (e.g. ``models/magenta-temporal.safetensors``):
-    float32, eval mode, CPU. The file's SHA-256 must match its model card (``NAME.json`` beside it) when ``verify``.
+def load_generator_weights(path: str | Path, verify: bool = True) -> nn.Module:
+    """A generator saved by ``vidstyle train-multistyle`` — the fine-tuned teacher (``--arch magenta``, e.g.
+    ``models/magenta-temporal.safetensors``, a :class:`StyleTransformer`) or a style-conditioned Johnson net
+    (:class:`~vidstyle.nets.multistyle.MultiStyleNet`); either is called ``net(x, z)``. Float32, eval mode, CPU.
+    ``path``: a ``.safetensors`` file or a model name in ``models/``. The file's SHA-256 must match its model card
+    (``NAME.json`` beside it) when ``verify``.
 
     Raises:
         WeightsError: missing/unreadable card, checksum mismatch, corrupt file, or tensors of another network —
             one line each.
     """
-    from ..errors import WeightsError
-    from ..weights import card_path, model_weights, read_card
+    from ..errors import VidstyleError, WeightsError
+    from ..weights import card_path, model_weights, read_card, resolve_model
 
     path = Path(path)
+    if path.suffix != ".safetensors" and not path.exists():  # a model name
+        path = resolve_model(str(path))
     if not path.is_file():
         raise WeightsError(f"generator weights not found: {path}")
     if verify and (kind := read_card(path).get("kind")) != GENERATOR_KIND:
         raise WeightsError(f"{card_path(path)} is not the card of a magenta generator (kind {kind!r})")
+    from .multistyle import MULTISTYLE_FORMAT, MultiSpec, MultiStyleNet
+
     tensors, meta = model_weights(path, verify).load()
-    if meta.get("format") != GENERATOR_FORMAT:
+    if meta.get("format") not in (GENERATOR_FORMAT, MULTISTYLE_FORMAT):
         raise WeightsError(f"{path} is not a magenta generator (format {meta.get('format')!r}, "
-                           f"expected {GENERATOR_FORMAT!r})")
+                           f"expected {GENERATOR_FORMAT!r} or {MULTISTYLE_FORMAT!r})")
     try:
-        net = StyleTransformer(width=int(meta.get("width", 8)), blocks=int(meta.get("blocks", 5)),
-                               embed_dim=int(meta.get("embed_dim", EMBED_DIM)))
+        net: nn.Module
+        if meta["format"] == MULTISTYLE_FORMAT:
+            net = MultiStyleNet(MultiSpec.from_metadata(meta))
+        else:
+            net = StyleTransformer(width=int(meta.get("width", 8)), blocks=int(meta.get("blocks", 5)),
+                                   embed_dim=int(meta.get("embed_dim", EMBED_DIM)))
         net.load_state_dict(tensors)
-    except (RuntimeError, ValueError) as e:
+    except (RuntimeError, ValueError, VidstyleError) as e:
         raise WeightsError(f"{path} does not match the magenta generator: {str(e).splitlines()[0]}") from None
     return net.eval()
 

@@ -84,7 +84,8 @@ class MagentaStyliser(Styliser):
         tile: tiled inference (:mod:`vidstyle.nets.tiling`): None = auto (from 2560×1440 up), 0 = never, N = tiles
             of N px; tiles run on the eager fused generator whatever the backend.
         predictor, transformer: networks to use instead of the release's (tests, fine-tuned generators);
-            ``transformer`` may also be the path of a generator saved by ``vidstyle train-multistyle``
+            ``transformer`` may also be a generator saved by ``vidstyle train-multistyle`` (path or model name:
+            the fine-tuned teacher or a style-conditioned Johnson net, :mod:`vidstyle.nets.multistyle`)
             (:func:`~vidstyle.nets.magenta.load_generator_weights`, checksum-checked against its card).
     """
 
@@ -94,7 +95,7 @@ class MagentaStyliser(Styliser):
                  strength: float = 1.0, preserve_color: bool | str | None = False, style_view: str = DEFAULT_VIEW,
                  device: torch.device | str = "cpu", backend: str = "auto", compile: bool = False,
                  internal_size: int | None = None, predictor: StylePredictor | None = None,
-                 transformer: StyleTransformer | str | Path | None = None, precision: str = "fp32",
+                 transformer: torch.nn.Module | str | Path | None = None, precision: str = "fp32",
                  scale: float = 1.0, tile: int | None = None) -> None:
         if not styles:
             raise VidstyleError("at least one style image is needed")
@@ -136,9 +137,9 @@ class MagentaStyliser(Styliser):
                 extra=self._calibration_styles)
             onnx = OnnxNet(path)
             self._generate = lambda x, z: onnx(x, style=z)
-            self._fused: StyleTransformer | None = None  # the eager generator, fused when a frame needs tiles
+            self._fused: torch.nn.Module | None = None  # the eager generator, fused when a frame needs tiles
         else:
-            self._fused = fuse_magenta(generator).to(self.device)
+            self._fused = _fast_form(generator).to(self.device)
             self._generate = compile_for_inference(self._fused) if compile else self._fused
         self._style_zs: list[torch.Tensor] | None = None  # one 1×100 embedding per style
         self._style_z: torch.Tensor | None = None  # their blend by ``weights``
@@ -212,7 +213,7 @@ class MagentaStyliser(Styliser):
 
         if self._fused is None and should_tile(*scaled_size(*x.shape[-2:], self.scale, self.internal_size),
                                                self.tile) is not None:
-            self._fused = fuse_magenta(self._generator).to(self.device)
+            self._fused = _fast_form(self._generator).to(self.device)
         fused = self._fused
 
         def tiles(t: torch.Tensor) -> torch.Tensor:
@@ -237,6 +238,12 @@ class MagentaStyliser(Styliser):
 _EXAMPLE_Z = torch.zeros(1, 100)
 
 
+def _fast_form(generator: torch.nn.Module) -> torch.nn.Module:
+    """The teacher's generator with its exact faster layers (:func:`fuse_magenta`); other generators (the
+    style-conditioned Johnson nets of :mod:`vidstyle.nets.multistyle`) as they are."""
+    return fuse_magenta(generator) if isinstance(generator, StyleTransformer) else generator.eval()
+
+
 def can_serve_magenta(request: BuildRequest) -> str | None:
     from ..weights import MagentaWeights
 
@@ -254,7 +261,8 @@ def build_magenta(request: BuildRequest) -> tuple[Styliser, str]:
     styliser = MagentaStyliser(list(request.styles), style_weights=optimise.style_blend, strength=optimise.strength,
                                preserve_color=colour, style_view=optimise.style_view, device=request.device,
                                backend=request.backend, compile=request.compile and request.backend == "torch",
-                               precision=request.precision, scale=optimise.style_scale, tile=optimise.tile)
+                               precision=request.precision, scale=optimise.style_scale, tile=optimise.tile,
+                               transformer=request.model)
     how = {"onnx": f" (onnxruntime, {styliser.precision})",
            "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
     if styliser.precision_note:
@@ -264,6 +272,8 @@ def build_magenta(request: BuildRequest) -> tuple[Styliser, str]:
     if tiled_side(optimise, request.frame_size) is not None:  # tiles run on the eager generator, whatever the backend
         how = ""
     strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
+    if request.model is not None:  # a generator trained by train-multistyle on the predictor's embeddings
+        how = f", generator {Path(request.model).stem}{how}"
     return styliser, (f"magenta: Ghiasi et al. 2017 style-embedding network{how}, any painting in one pass, "
                       f"style {request.style_names()}{strength}{network_notes(optimise, request.frame_size)}")
 

@@ -2,7 +2,7 @@
 
 The teacher runs in inference mode on the same random crops; the student
 minimises the L1 distance to the teacher's output (``pixel_weight``), plus
-optionally an MSE on VGG-19 relu2_1 features (``feature_weight``) that sharpens
+optionally a relative MSE on VGG-19 features (``feature_weight`` at ``feature_layers``) that sharpens
 texture at a higher cost. An order of magnitude cheaper per step than training
 with the perceptual losses, since the full net only runs forward.
 """
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..config import TrainConfig
 from ..errors import VidstyleError
+from ..losses import feature_distillation_loss
 from ..nets.transformer import build_net
 from .loop import check_model_output, drive_to_end, finish, style_steps, training_recipe
 
@@ -56,7 +57,7 @@ def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, 
     if cfg.feature_weight > 0:
         from ..nets.vgg import load_vgg
 
-        vgg = load_vgg(("relu2_1",), source=vgg_source, device=dev)
+        vgg = load_vgg(cfg.feature_layers, source=vgg_source, device=dev)
 
     def step_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
         if frames is not None and float(torch.rand(1, generator=g)) < cfg.video_fraction:
@@ -70,10 +71,9 @@ def distil(teacher: str | Path, content: Sequence[str | Path], out: str | Path, 
         losses = {"pixel": F.l1_loss(y, target)}
         total = cfg.pixel_weight * losses["pixel"]
         if vgg is not None:
-            fy = vgg(y, ("relu2_1",))["relu2_1"]
             with torch.no_grad():
-                ft = vgg(target, ("relu2_1",))["relu2_1"]
-            losses["feature"] = F.mse_loss(fy, ft) / ft.pow(2).mean().clamp_min(1e-12)
+                ft = vgg(target, cfg.feature_layers)
+            losses["feature"] = feature_distillation_loss(vgg(y, cfg.feature_layers), ft)
             total = total + cfg.feature_weight * losses["feature"]
         losses["total"] = total
         return losses

@@ -6,7 +6,8 @@ embedding z = e_ψ(style_views(painting, "resize"))). Per step, with ``O = stude
 (fused teacher, forward only, no gradients):
 
 * ``pixel``: L1(O, T) on both frames of a pair (``cfg.pixel_weight``);
-* ``feature`` (optional, ``cfg.feature_weight``): relative MSE of VGG-19 relu2_1 features of O vs T;
+* ``feature`` (optional, ``cfg.feature_weight``): relative MSE of VGG-19 features of O vs T at
+  ``cfg.feature_layers`` (relu2_2, relu3_1), averaged over the layers;
 * ``temporal``: the two-frame loss of ``vidstyle train`` on real DAVIS pairs, ``‖M ⊙ (O_t − warp(O_{t−1}))‖²``
   (:func:`vidstyle.losses.temporal_loss`, ``cfg.temporal_weight``). Steps drawing stills have no pair.
 
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 
 from ..config import TrainConfig
 from ..errors import VidstyleError
-from ..losses import temporal_loss
+from ..losses import feature_distillation_loss, temporal_loss
 
 #: Name of the teacher on the command line (``--teacher magenta``) and in cards.
 TEACHER = "magenta"
@@ -79,10 +80,9 @@ def distil_step_fn(student, teacher, z: torch.Tensor, data, cfg: TrainConfig, de
         losses = {"pixel": F.l1_loss(y, target)}
         total = cfg.pixel_weight * losses["pixel"]
         if vgg is not None and cfg.feature_weight > 0:
-            fy = vgg(y, ("relu2_1",))["relu2_1"]
             with torch.no_grad():
-                ft = vgg(target, ("relu2_1",))["relu2_1"]
-            losses["feature"] = F.mse_loss(fy, ft) / ft.pow(2).mean().clamp_min(1e-12)
+                ft = vgg(target, cfg.feature_layers)
+            losses["feature"] = feature_distillation_loss(vgg(y, cfg.feature_layers), ft)
             total = total + cfg.feature_weight * losses["feature"]
         if pair:
             out_t, out_prev = y.chunk(2)
@@ -132,7 +132,7 @@ def distil_magenta(style: str | Path, content: Sequence[str | Path], out: str | 
     if cfg.feature_weight > 0:
         from ..nets.vgg import load_vgg
 
-        vgg = load_vgg(("relu2_1",), source=vgg_source, device=dev)
+        vgg = load_vgg(cfg.feature_layers, source=vgg_source, device=dev)
     data = PairSource(content, cfg.size, video, cfg, pairs=cfg.temporal_weight > 0, flow_cache=flow_cache)
     step_fn = distil_step_fn(net, teacher, z, data, cfg, dev, vgg)
     name = name or out.stem
@@ -151,7 +151,7 @@ def distil_magenta(style: str | Path, content: Sequence[str | Path], out: str | 
                      "content": [str(c) for c in content], "video": str(video) if video else None,
                      "data": data.describe(), "steps": steps, "size": cfg.size, "batch_size": cfg.batch_size,
                      "lr": cfg.lr, "pixel_weight": cfg.pixel_weight, "feature_weight": cfg.feature_weight,
-                     "temporal_weight": cfg.temporal_weight, "video_fraction": cfg.video_fraction,
+                     "feature_layers": list(cfg.feature_layers), "temporal_weight": cfg.temporal_weight, "video_fraction": cfg.video_fraction,
                      "synthetic_pairs": cfg.synthetic_pairs, "init_from": init_info, "seed": cfg.seed,
                      "device": str(dev), "seconds_last_run": round(seconds, 1),
                      },
@@ -220,8 +220,10 @@ def style_bank(paintings: Sequence[Path], predictor, views: int = 8, min_crop: f
     return torch.stack(out)
 
 
-def _save_generator(net, out: Path, card: dict[str, Any], history, steps: int) -> dict[str, Any]:
-    """fp16 safetensors + card + loss curve for a fine-tuned magenta generator (cf. :func:`.loop.finish`)."""
+def _save_generator(net, out: Path, card: dict[str, Any], history, steps: int,
+                    metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    """fp16 safetensors + card + loss curve for a fine-tuned magenta generator or a multi-style generator
+    (``metadata``: its safetensors metadata; default the magenta generator's) (cf. :func:`.loop.finish`)."""
     from datetime import datetime, timezone
 
     from ..nets.magenta import generator_metadata
@@ -229,7 +231,8 @@ def _save_generator(net, out: Path, card: dict[str, Any], history, steps: int) -
     from ..weights import save_safetensors, write_card
     from .common import plot_losses
 
-    digest = save_safetensors(net.state_dict(), out, metadata=generator_metadata(net, card["name"]), half=True)
+    meta = metadata if metadata is not None else generator_metadata(net, card["name"])
+    digest = save_safetensors(net.state_dict(), out, metadata=meta, half=True)
     curve = plot_losses(history, out.with_name(f"{out.stem}.loss.png"), title=f"{card['name']}: training losses")
     card["training"]["steps"] = card["training"]["total_steps"] = steps
     card["final_losses"] = {k: round(v, 6) for k, v in history.summary(20).items()}

@@ -1,0 +1,162 @@
+"""Training a style-conditioned Johnson generator (:mod:`vidstyle.nets.multistyle`) over many paintings.
+
+``vidstyle train-multistyle --arch johnson-half --inject film``: G_θ(x, z) learns, for the embedding z of a random
+view of a random training painting (:func:`~.teacher.style_bank`: the whole painting + crops with hue jitter;
+held-out paintings never seen), to reproduce the Ghiasi et al. teacher's rendering ``T = teacher(x, z)``
+(forward only, no gradients). Per step, with ``O = G(x, z)`` (:func:`~.teacher.distil_step_fn`):
+
+* ``pixel``: L1(O, T) (``cfg.pixel_weight``);
+* ``feature``: relative MSE of VGG-19 relu2_2 / relu3_1 features of O vs T (``cfg.feature_weight``,
+  ``cfg.feature_layers``);
+* ``temporal``: the two-frame loss on real DAVIS pairs (``cfg.temporal_weight``; held-out sequences excluded);
+* optionally the seed's perceptual losses against the painting itself (``cfg.style_weight`` > 0: relative
+  Gram distance at ``cfg.style_layers`` to the painting the view came from, plus ``cfg.tv_weight`` TV) —
+  a VGG backward through relu4_1, several times the cost of the distillation terms on a CPU.
+
+The style predictor e_ψ is the teacher's, frozen (``--encoder ghiasi``). The loop, checkpoints, resume and the
+loss curve are :mod:`.loop`'s; the weights (fp16) and card are written as the magenta-temporal generator's
+(``kind = "magenta-generator"``), so ``--method magenta --model NAME`` and ``vidstyle webcam`` load either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import TrainConfig
+from ..errors import VidstyleError
+from ..losses import gram_matrix, style_loss, tv_loss
+
+
+def painting_grams(paintings: Sequence[Path], vgg, layers: Sequence[str], side: int, device) -> list[dict[str, torch.Tensor]]:
+    """Each painting's Gram matrices at ``layers`` (long side ``side``), for the optional style loss."""
+    from ..media.image import load_image, resize_long_side
+
+    out = []
+    with torch.no_grad():
+        for p in paintings:
+            img = resize_long_side(load_image(p), side).to(device)
+            out.append({k: gram_matrix(v) for k, v in vgg(img, tuple(layers)).items()})
+    return out
+
+
+def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path], out: str | Path,
+                     cfg: TrainConfig = TrainConfig(), inject: str = "film", arch: str = "johnson-half",
+                     video: str | Path | None = None, held_out_styles: Sequence[str] | None = None,
+                     style_views_per_painting: int = 8, hue: float = 0.05, checkpoint: str | Path | None = None,
+                     resume: bool = False, device: str = "auto", force: bool = False, progress: bool = True,
+                     flow_cache: str | Path | None = None, name: str | None = None, vgg_source: str = "auto",
+                     predictor=None, transformer=None, vgg=None) -> dict[str, Any]:
+    """Train a :class:`~vidstyle.nets.multistyle.MultiStyleNet` by distillation; write ``out`` (fp16) + card.
+
+    Args:
+        styles: folders of paintings or painting files; ``held_out_styles`` stems are dropped.
+        content, video: stills and DAVIS sequences (``cfg.held_out`` excluded), as :func:`~.loop.train_style`.
+        inject, arch: the generator (:data:`~vidstyle.nets.multistyle.INJECTIONS`, ``MULTI_ARCHS``).
+        predictor, transformer, vgg: networks instead of the release's / VGG-19 (tests).
+
+    Returns:
+        The card.
+    """
+    from ..device import resolve_device
+    from ..nets.magenta import GENERATOR_KIND
+    from ..nets.multistyle import build_multistyle
+    from ..weights import sha256_file
+    from .common import seed_everything
+    from .loop import PairSource, drive_to_end
+    from .teacher import (
+        HELD_OUT_PAINTINGS,
+        STYLE_VIEW,
+        TEACHER,
+        _save_generator,
+        distil_step_fn,
+        list_paintings,
+        style_bank,
+        teacher_networks,
+    )
+
+    out = Path(out)
+    held = tuple(held_out_styles) if held_out_styles is not None else HELD_OUT_PAINTINGS
+    if out.suffix != ".safetensors":
+        raise VidstyleError(f"--out must end in .safetensors, got {out}")
+    if out.exists() and not force and not resume:
+        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    dev = resolve_device(device)
+    seed_everything(cfg.seed)
+    net = build_multistyle(inject, arch).to(dev)
+    pred, teacher = teacher_networks(dev, predictor, transformer)
+    paintings = list_paintings(styles, held)
+    bank = style_bank(paintings, pred, views=style_views_per_painting, hue=hue, seed=cfg.seed).cpu()
+    n_views = bank.shape[1]
+    flat = bank.flatten(0, 1)
+    if vgg is None and (cfg.feature_weight > 0 or cfg.style_weight > 0):
+        from ..nets.vgg import load_vgg
+
+        vgg = load_vgg(tuple(dict.fromkeys(cfg.feature_layers + cfg.style_layers)), source=vgg_source, device=dev)
+    grams = painting_grams(paintings, vgg, cfg.style_layers, cfg.style_size, dev) if cfg.style_weight > 0 else None
+    picked: list[torch.Tensor] = []
+
+    def pick(g: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(flat), (cfg.batch_size,), generator=g)
+        picked[:] = [idx // n_views]  # the paintings of this step's views, for the style loss
+        return flat[idx]
+
+    data = PairSource(content, cfg.size, video, cfg, pairs=cfg.temporal_weight > 0, flow_cache=flow_cache)
+    distil = distil_step_fn(net, teacher, pick, data, cfg, dev, vgg if cfg.feature_weight > 0 else None,
+                            student_takes_z=True)
+    if grams is not None:
+        assert vgg is not None
+        outputs: list[torch.Tensor] = []
+        hook = net.register_forward_hook(lambda _m, _i, o: outputs.append(o))
+
+        def step_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+            outputs.clear()
+            losses = distil(g)
+            y = outputs[-1][:cfg.batch_size]  # the current frames (a pair's previous frames follow)
+            feats = vgg(y, cfg.style_layers)
+            ls = torch.stack([style_loss({k: gram_matrix(feats[k][i:i + 1]) for k in cfg.style_layers},
+                                         grams[int(p)], relative=True) for i, p in enumerate(picked[0])]).mean()
+            losses["style"], losses["tv"] = ls, tv_loss(y)
+            losses["total"] = losses["total"] + cfg.style_weight * ls + cfg.tv_weight * losses["tv"]
+            return losses
+    else:
+        step_fn = distil
+    name = name or out.stem
+    recipe = {"inject": inject, "arch": arch, "paintings": [p.name for p in paintings]}
+    try:
+        steps, history, seconds = drive_to_end(net, step_fn, cfg, out, checkpoint, resume, progress,
+                                               f"multistyle {name}",
+                                               extra={"config": asdict(cfg), "teacher": TEACHER, "recipe": recipe})
+    finally:
+        if grams is not None:
+            hook.remove()
+    spec = net.spec
+    card = {
+        "name": name, "arch": f"{arch}-{inject}", "kind": GENERATOR_KIND,
+        "style": {"file": None, "note": "arbitrary style: any painting's embedding (the magenta predictor's) at run time"},
+        "generator": {"family": "johnson", "inject": spec.inject, "width": spec.width, "blocks": spec.blocks,
+                      "embed_dim": spec.embed_dim, "encoder": "ghiasi (frozen magenta style predictor)"},
+        "training": {"method": "multistyle-distillation", "teacher": TEACHER, "init_from": None,
+                     "paintings": [{"file": p.name, "sha256": sha256_file(p)} for p in paintings],
+                     "held_out_paintings": list(held),
+                     "augmentation": {"views_per_painting": style_views_per_painting, "crop": [0.5, 1.0],
+                                      "hue_turns": hue, "view0": STYLE_VIEW},
+                     "content": [str(c) for c in content], "video": str(video) if video else None,
+                     "data": data.describe(), "size": cfg.size, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                     "pixel_weight": cfg.pixel_weight, "feature_weight": cfg.feature_weight,
+                     "feature_layers": list(cfg.feature_layers), "style_weight": cfg.style_weight,
+                     "style_layers": list(cfg.style_layers) if cfg.style_weight > 0 else [],
+                     "tv_weight": cfg.tv_weight if cfg.style_weight > 0 else 0.0,
+                     "temporal_weight": cfg.temporal_weight, "video_fraction": cfg.video_fraction,
+                     "synthetic_pairs": cfg.synthetic_pairs, "seed": cfg.seed, "device": str(dev),
+                     "seconds_last_run": round(seconds, 1)},
+        "image_size": cfg.size,
+    }
+    return _save_generator(net.cpu().eval(), out, card, history, steps, metadata={**spec.to_metadata(), "name": name})
+
+
+__all__ = ["train_multistyle", "painting_grams"]
