@@ -205,3 +205,58 @@ def test_additive_injections_would_be_erased_by_an_instance_norm():
         return norm(conv(torch.cat([f, z[..., None, None].expand(1, 100, 12, 12)], 1)))
 
     assert torch.allclose(block(torch.zeros(1, 100)), block(torch.randn(1, 100) * 3), atol=1e-4)
+
+
+def test_gram_features_and_predictor_shapes():
+    from vidstyle.nets.multistyle import GramEncoder, GramPredictor, gram_features
+
+    vgg = small_vgg(("relu1_1", "relu2_1", "relu3_1", "relu4_1"))  # widths 4 / 8 / 8 / 16
+    x = torch.rand(3, 3, 32, 32)
+    f = gram_features(vgg, x)
+    assert f.shape == (3, 4 * 5 // 2 + 8 * 9 // 2 + 2 * (8 + 16))
+    pred = GramPredictor(vgg, GramEncoder(in_dim=f.shape[1], hidden=8))
+    assert pred(x).shape == (3, 100)
+
+
+def test_gram_encoder_trains_jointly_then_alone_and_the_styliser_uses_it(data, tmp_path):
+    from vidstyle.nets.multistyle import GramPredictor
+    from vidstyle.stylise.magenta import MagentaStyliser
+
+    torch.manual_seed(0)
+    pred, gen = StylePredictor().eval(), StyleTransformer(width=2, blocks=1).eval()
+    vgg = small_vgg(("relu1_1", "relu2_1", "relu2_2", "relu3_1", "relu4_1"))
+    cfg = TrainConfig(size=32, steps=2, batch_size=2, checkpoint_every=1, temporal_weight=0.0, feature_weight=1.0,
+                      synthetic_pairs=False, held_out=())
+    joint = tmp_path / "gram.safetensors"
+    train_multistyle([data / "paintings"], [data / "photos"], joint, cfg, inject="cin", arch="johnson-lite",
+                     encoder="gram", style_views_per_painting=2, checkpoint=tmp_path / "g.ckpt", device="cpu",
+                     progress=False, predictor=pred, transformer=gen, vgg=vgg)
+    first = load_generator_weights(joint)
+    assert first.spec.encoder == "gram" and first.style_encoder is not None
+    frozen = tmp_path / "gram2.safetensors"
+    card = train_multistyle([data / "paintings"], [data / "photos"], frozen, cfg, init=joint, freeze_generator=True,
+                            style_views_per_painting=2, checkpoint=tmp_path / "g2.ckpt", device="cpu",
+                            progress=False, predictor=pred, transformer=gen, vgg=vgg)
+    second = load_generator_weights(frozen)
+    assert card["training"]["phase"].startswith("encoder fine-tune")
+    before, after = first.state_dict(), second.state_dict()
+    enc_keys = [k for k in before if k.startswith("style_encoder.")]
+    assert enc_keys and all(torch.equal(before[k], after[k]) for k in before if k not in enc_keys)
+    assert any(not torch.equal(before[k], after[k]) for k in enc_keys)
+    with pytest.raises(VidstyleError, match="--freeze-generator"):
+        train_multistyle([data / "paintings"], [data / "photos"], tmp_path / "x.safetensors", cfg,
+                         freeze_generator=True, device="cpu", progress=False, predictor=pred, transformer=gen,
+                         vgg=vgg)
+    s = MagentaStyliser([torch.rand(1, 3, 40, 40)], transformer=second, backend="torch",
+                        predictor=GramPredictor(vgg, second.style_encoder))
+    y = s.stylise(_smooth(1, 24, 32))
+    with torch.no_grad():
+        z = second.style_encoder(gram_features_of(vgg, s))
+    assert y.shape == (1, 3, 24, 32) and z.shape == (1, 100)
+
+
+def gram_features_of(vgg, styliser):
+    from vidstyle.nets.multistyle import gram_features
+    from vidstyle.stylise.magenta import style_views
+
+    return gram_features(vgg, style_views(styliser.style_images[0], styliser.style_view)).mean(0, keepdim=True)

@@ -49,6 +49,8 @@ TILE_STATS_SIDE = 2048
 #: batch-job validation).
 #: ``vidstyle train-multistyle --inject``: how the style embedding enters the generator (vidstyle.nets.multistyle).
 MULTISTYLE_INJECTIONS: tuple[str, ...] = ("concat", "add1x1", "film", "cin")
+#: ``train-multistyle --encoder``: the style predictor e_ψ — the teacher's (frozen) or a VGG-Gram encoder trained along.
+MULTISTYLE_ENCODERS: tuple[str, ...] = ("ghiasi", "gram")
 #: ``--arch`` sizes of the style-conditioned Johnson generators: (width of the first conv, residual blocks).
 MULTISTYLE_ARCHS: dict[str, tuple[int, int]] = {"johnson": (32, 5), "johnson-half": (16, 5), "johnson-lite": (8, 3)}
 

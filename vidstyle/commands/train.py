@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..cli import DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app
-from ..config import MULTISTYLE_ARCHS, MULTISTYLE_INJECTIONS, TrainConfig
+from ..config import MULTISTYLE_ARCHS, MULTISTYLE_ENCODERS, MULTISTYLE_INJECTIONS, TrainConfig
 
 
 class Arch(str, Enum):
@@ -96,6 +96,7 @@ def train(
 #: ``--arch`` of train-multistyle: the teacher itself, or a style-conditioned Johnson generator of a named size.
 MultiArch = Enum("MultiArch", {a.replace("-", "_"): a for a in ("magenta", *MULTISTYLE_ARCHS)}, type=str)  # type: ignore[misc]
 Inject = Enum("Inject", {i: i for i in MULTISTYLE_INJECTIONS}, type=str)  # type: ignore[misc]
+Encoder = Enum("Encoder", {e: e for e in MULTISTYLE_ENCODERS}, type=str)  # type: ignore[misc]
 
 
 @app.command("train-multistyle")
@@ -105,6 +106,9 @@ def train_multistyle(
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights to write, models/NAME.safetensors (+ NAME.json card).")],
     video: Annotated[Optional[Path], typer.Option(help="Folder of DAVIS-style sequences for real frame pairs.")] = None,
     arch: Annotated[MultiArch, typer.Option(help="magenta: fine-tune the Ghiasi et al. generator itself (temporal loss + L1 to its frozen copy); johnson / johnson-half / johnson-lite: train a style-conditioned Johnson generator (widths 32/16/8) by distillation from it.")] = MultiArch.magenta,  # type: ignore[attr-defined]
+    encoder: Annotated[Encoder, typer.Option(help="Johnson generators: the style encoder e_ψ — ghiasi (the teacher's predictor, frozen) or gram (VGG-Gram → FC, trained with the generator).")] = Encoder.ghiasi,  # type: ignore[attr-defined]
+    init: Annotated[Optional[str], typer.Option(help="Johnson generators: start from this trained generator (name or file).")] = None,
+    freeze_generator: Annotated[bool, typer.Option("--freeze-generator", help="With --init and a gram encoder: fine-tune only the encoder (the seed's second phase).")] = False,
     inject: Annotated[Inject, typer.Option(help="Johnson generators: how the style embedding enters (concat, add1x1, film, cin).")] = Inject.film,  # type: ignore[attr-defined]
     hold_out: Annotated[Optional[list[str]], typer.Option("--hold-out", help="Painting stems never trained on (default: munch_the_scream, VincentVanGoghBridge_background).")] = None,
     views: Annotated[int, typer.Option(min=1, help="Embeddings per painting: the whole painting + random crops with hue jitter.")] = 8,
@@ -144,8 +148,9 @@ def train_multistyle(
     from ..errors import VidstyleError
 
     johnson = arch.value != "magenta"
-    if not johnson and (feature_weight or style_weight):
-        raise VidstyleError("--feature-weight and --style-weight are for the Johnson generators (--arch johnson…)")
+    if not johnson and (feature_weight or style_weight or init or freeze_generator or encoder.value != "ghiasi"):
+        raise VidstyleError("--feature-weight, --style-weight, --encoder, --init and --freeze-generator are for the "
+                            "Johnson generators (--arch johnson…)")
     cfg = replace(TrainConfig(), size=size, steps=steps, batch_size=batch_size, lr=lr, pixel_weight=pixel_weight,
                   temporal_weight=temporal_weight if temporal_weight is not None else (10.0 if johnson else 150.0),
                   feature_weight=(feature_weight if feature_weight is not None else 1.0) if johnson else None,
@@ -157,7 +162,8 @@ def train_multistyle(
         card = train_johnson(styles=styles, content=content, out=out, cfg=cfg, inject=inject.value, arch=arch.value,
                              video=video, held_out_styles=tuple(hold_out) if hold_out else None,
                              style_views_per_painting=views, hue=hue, checkpoint=checkpoint, resume=resume,
-                             device=device, force=force, progress=not quiet, flow_cache=flow_cache, name=name)
+                             device=device, force=force, progress=not quiet, flow_cache=flow_cache, name=name,
+                             encoder=encoder.value, init=init, freeze_generator=freeze_generator)
         losses = "  ".join(f"{k} {v:.4g}" for k, v in card["final_losses"].items())
         typer.echo(f"wrote {out} ({card['arch']}, {card['training']['steps']} steps, "
                    f"{len(card['training']['paintings'])} paintings; {losses})")

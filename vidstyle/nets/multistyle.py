@@ -25,6 +25,13 @@ statistics, :mod:`vidstyle.nets.tiling`), initialised to γ = 1, β = 0: a fresh
 Johnson net and learns the style dependence. The ``patch`` variant of the seed (style swap) needs the style's
 features rather than an embedding; it is ``--method style-swap`` (:mod:`vidstyle.stylise.style_swap`).
 
+The style encoder e_ψ is either the teacher's frozen MobileNet predictor (``encoder = "ghiasi"``: z comes from
+outside) or a small one trained with the generator (``encoder = "gram"``, :class:`GramEncoder`, saved inside the
+generator's file as ``style_encoder``): frozen VGG-19 statistics of the painting — the Gram matrices of relu1_1 and
+relu2_1 (upper triangles) and the channel means and standard deviations of relu3_1 and relu4_1 — through
+LayerNorm → FC → ReLU → FC to the E-d embedding. :class:`GramPredictor` wraps it with the VGG so that it takes
+images, as the MobileNet predictor does.
+
 Images are ``N×3×H×W`` RGB in [0, 1], any H, W (padded to multiples of 4, cropped back); ``z`` is ``N×E`` or
 ``1×E`` (one style for the batch). The call signature ``net(x, z)`` / ``net.stylise(x, z, internal_size)`` is
 the teacher's, so :class:`~vidstyle.stylise.magenta.MagentaStyliser` runs either.
@@ -38,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import MULTISTYLE_ARCHS, MULTISTYLE_INJECTIONS
+from ..config import MULTISTYLE_ARCHS, MULTISTYLE_ENCODERS, MULTISTYLE_INJECTIONS
 from ..errors import VidstyleError
 from .magenta import EMBED_DIM, CondInstanceNorm
 from .transformer import pad_for_net, run_at_size
@@ -57,10 +64,14 @@ class MultiSpec:
     width: int = 16
     blocks: int = 5
     embed_dim: int = EMBED_DIM
+    encoder: str = "ghiasi"  # "gram": a trained GramEncoder ships inside the file
+    gram_dim: int = 0  # length of the Gram encoder's input (gram_features; 0: VGG-19's GRAM_FEATURE_DIM)
 
     def __post_init__(self) -> None:
         if self.inject not in INJECTIONS:
             raise VidstyleError(f"unknown injection {self.inject!r}; choose from {', '.join(INJECTIONS)}")
+        if self.encoder not in STYLE_ENCODERS:
+            raise VidstyleError(f"unknown style encoder {self.encoder!r}; choose from {', '.join(STYLE_ENCODERS)}")
         if self.width < 1 or self.blocks < 0 or self.embed_dim < 1:
             raise VidstyleError(f"bad generator size: width {self.width}, blocks {self.blocks}")
 
@@ -71,9 +82,60 @@ class MultiSpec:
     def from_metadata(cls, meta: dict[str, str]) -> MultiSpec:
         try:
             return cls(inject=meta["inject"], width=int(meta["width"]), blocks=int(meta["blocks"]),
-                       embed_dim=int(meta.get("embed_dim", EMBED_DIM)))
+                       embed_dim=int(meta.get("embed_dim", EMBED_DIM)), encoder=meta.get("encoder", "ghiasi"),
+                       gram_dim=int(meta.get("gram_dim", 0)))
         except (KeyError, ValueError):
             raise VidstyleError("weight file metadata lacks the generator's inject/width/blocks") from None
+
+
+#: ``--encoder`` choices: the teacher's frozen predictor, or a VGG-statistics encoder trained with the generator.
+STYLE_ENCODERS: tuple[str, ...] = MULTISTYLE_ENCODERS
+#: VGG layers of :func:`gram_features`: full Gram matrices (fine strokes) and channel statistics (coarser).
+GRAM_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1")
+STAT_LAYERS: tuple[str, ...] = ("relu3_1", "relu4_1")
+#: Length of :func:`gram_features` with VGG-19's widths (64, 128 → upper triangles; 256, 512 → mean + std).
+GRAM_FEATURE_DIM = 64 * 65 // 2 + 128 * 129 // 2 + 2 * (256 + 512)
+
+
+def gram_features(vgg: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """``N×3×H×W`` style views → ``N×D`` (:data:`GRAM_FEATURE_DIM` for VGG-19): Gram upper triangles at
+    :data:`GRAM_LAYERS`, then channel means and standard deviations at :data:`STAT_LAYERS`."""
+    from ..losses import gram_matrix
+
+    feats = vgg(images, GRAM_LAYERS + STAT_LAYERS)
+    parts = []
+    for k in GRAM_LAYERS:
+        g = gram_matrix(feats[k])
+        i, j = torch.triu_indices(g.shape[1], g.shape[2], device=g.device)
+        parts.append(g[:, i, j])
+    for k in STAT_LAYERS:
+        f = feats[k].flatten(2)
+        parts += [f.mean(2), f.std(2, correction=0)]
+    return torch.cat(parts, 1)
+
+
+class GramEncoder(nn.Module):
+    """The trainable part of e_ψ for ``encoder = "gram"``: ``N×D`` VGG statistics → ``N×E`` embedding."""
+
+    def __init__(self, in_dim: int = GRAM_FEATURE_DIM, hidden: int = 128, embed_dim: int = EMBED_DIM) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, embed_dim))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(features)
+
+
+class GramPredictor(nn.Module):
+    """Images → embedding through a frozen VGG and a :class:`GramEncoder` (the MobileNet predictor's interface:
+    ``N×3×H×W`` in [0, 1] → ``N×E``)."""
+
+    def __init__(self, vgg: nn.Module, encoder: GramEncoder) -> None:
+        super().__init__()
+        self.vgg, self.encoder = vgg, encoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(gram_features(self.vgg, images))
 
 
 #: Named sizes for ``vidstyle train-multistyle --arch``: Johnson's widths, and the live-mode lite net.
@@ -180,6 +242,8 @@ class MultiStyleNet(nn.Module):
                                       _Conv(2 * w, w, 3, e, upsample=True, conditional=cin),
                                       _Conv(w, 3, 9, e, norm=False, act=False)])
         self.embed_dim = e
+        self.style_encoder = (GramEncoder(spec.gram_dim or GRAM_FEATURE_DIM, embed_dim=e) if spec.encoder == "gram"
+                              else None)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``x``: ``N×3×H×W`` RGB [0, 1]; ``z``: ``N×E`` or ``1×E`` → ``N×3×H×W`` in [0, 1]."""
@@ -201,12 +265,16 @@ class MultiStyleNet(nn.Module):
 
 
 def build_multistyle(inject: str = "film", arch: str = "johnson-half", width: int | None = None,
-                     blocks: int | None = None) -> MultiStyleNet:
-    """A fresh generator of size ``arch`` (:data:`MULTI_ARCHS`) with optional ``width`` / ``blocks`` overrides."""
+                     blocks: int | None = None, encoder: str = "ghiasi", gram_dim: int = 0) -> MultiStyleNet:
+    """A fresh generator of size ``arch`` (:data:`MULTI_ARCHS`) with optional ``width`` / ``blocks`` overrides
+    (``gram_dim``: the Gram encoder's input length, when the loss network is not VGG-19)."""
     if arch not in MULTI_ARCHS:
         raise VidstyleError(f"unknown generator size {arch!r}; choose from {', '.join(MULTI_ARCHS)}")
     w, b = MULTI_ARCHS[arch]
-    return MultiStyleNet(MultiSpec(inject, width or w, b if blocks is None else blocks))
+    return MultiStyleNet(MultiSpec(inject, width or w, b if blocks is None else blocks, encoder=encoder,
+                                   gram_dim=gram_dim))
 
 
-__all__ = ["INJECTIONS", "MULTISTYLE_FORMAT", "MULTI_ARCHS", "MultiSpec", "MultiStyleNet", "build_multistyle"]
+__all__ = ["INJECTIONS", "MULTISTYLE_FORMAT", "MULTI_ARCHS", "MultiSpec", "MultiStyleNet", "build_multistyle",
+           "STYLE_ENCODERS", "GRAM_LAYERS", "STAT_LAYERS", "GRAM_FEATURE_DIM", "gram_features", "GramEncoder",
+           "GramPredictor"]

@@ -108,12 +108,18 @@ class MagentaStyliser(Styliser):
         self.scale, self.tile = float(scale), tile
         self.weights = blend_weights(len(styles), style_weights)
         self.colour_mode = _colour_mode(preserve_color)
-        self.predictor = (predictor if predictor is not None else load_predictor()).to(self.device).eval()
         if isinstance(transformer, (str, Path)):  # a fine-tuned generator file (e.g. models/magenta-temporal)
             from ..nets.magenta import load_generator_weights
 
             transformer = load_generator_weights(transformer)
         generator = (transformer if transformer is not None else load_transformer()).eval()
+        own_encoder = getattr(generator, "style_encoder", None)
+        if predictor is None and own_encoder is not None:  # a generator trained with its own (Gram) style encoder
+            from ..nets.multistyle import GRAM_LAYERS, STAT_LAYERS, GramPredictor
+            from ..nets.vgg import load_vgg
+
+            predictor = GramPredictor(load_vgg(GRAM_LAYERS + STAT_LAYERS), own_encoder)
+        self.predictor = (predictor if predictor is not None else load_predictor()).to(self.device).eval()
         self._generator = generator
         self.style_images = [_as_image(s) for s in styles]
 

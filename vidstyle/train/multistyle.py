@@ -13,7 +13,10 @@ held-out paintings never seen), to reproduce the Ghiasi et al. teacher's renderi
   Gram distance at ``cfg.style_layers`` to the painting the view came from, plus ``cfg.tv_weight`` TV) —
   a VGG backward through relu4_1, several times the cost of the distillation terms on a CPU.
 
-The style predictor e_ψ is the teacher's, frozen (``--encoder ghiasi``). The loop, checkpoints, resume and the
+The style predictor e_ψ is the teacher's, frozen (``--encoder ghiasi``), or a small VGG-Gram encoder
+(:class:`~vidstyle.nets.multistyle.GramEncoder`, ``--encoder gram``) trained jointly with G — the teacher still
+sees its own embedding of the same view, the student the encoder's. The seed's second phase (``--init GEN
+--freeze-generator``) keeps G fixed and fine-tunes only that encoder. The loop, checkpoints, resume and the
 loss curve are :mod:`.loop`'s; the weights (fp16) and card are written as the magenta-temporal generator's
 (``kind = "magenta-generator"``), so ``--method magenta --model NAME`` and ``vidstyle webcam`` load either.
 """
@@ -50,6 +53,7 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
                      style_views_per_painting: int = 8, hue: float = 0.05, checkpoint: str | Path | None = None,
                      resume: bool = False, device: str = "auto", force: bool = False, progress: bool = True,
                      flow_cache: str | Path | None = None, name: str | None = None, vgg_source: str = "auto",
+                     encoder: str = "ghiasi", init: str | Path | None = None, freeze_generator: bool = False,
                      predictor=None, transformer=None, vgg=None) -> dict[str, Any]:
     """Train a :class:`~vidstyle.nets.multistyle.MultiStyleNet` by distillation; write ``out`` (fp16) + card.
 
@@ -57,6 +61,9 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
         styles: folders of paintings or painting files; ``held_out_styles`` stems are dropped.
         content, video: stills and DAVIS sequences (``cfg.held_out`` excluded), as :func:`~.loop.train_style`.
         inject, arch: the generator (:data:`~vidstyle.nets.multistyle.INJECTIONS`, ``MULTI_ARCHS``).
+        encoder: ``ghiasi`` (the teacher's frozen predictor) or ``gram`` (trained with the generator).
+        init: a generator saved by this function to start from (its inject/arch/encoder win over the arguments).
+        freeze_generator: train only the style encoder (phase 2 of the seed; needs ``init`` with ``encoder=gram``).
         predictor, transformer, vgg: networks instead of the release's / VGG-19 (tests).
 
     Returns:
@@ -64,8 +71,8 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
     """
     from ..device import resolve_device
     from ..nets.magenta import GENERATOR_KIND
-    from ..nets.multistyle import build_multistyle
-    from ..weights import sha256_file
+    from ..nets.multistyle import MultiStyleNet, build_multistyle
+    from ..weights import resolve_model, sha256_file
     from .common import seed_everything
     from .loop import PairSource, drive_to_end
     from .teacher import (
@@ -75,7 +82,7 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
         _save_generator,
         distil_step_fn,
         list_paintings,
-        style_bank,
+        style_bank_views,
         teacher_networks,
     )
 
@@ -87,16 +94,54 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
         raise VidstyleError(f"{out} exists; pass --force to overwrite it")
     dev = resolve_device(device)
     seed_everything(cfg.seed)
-    net = build_multistyle(inject, arch).to(dev)
+    init_info = None
+    if init is not None:
+        from ..nets.magenta import load_generator_weights
+
+        loaded = load_generator_weights(init)
+        if not isinstance(loaded, MultiStyleNet):
+            raise VidstyleError(f"--init {init} is not a Johnson multi-style generator")
+        net = loaded.train().requires_grad_(True).to(dev)
+        inject, encoder = net.spec.inject, net.spec.encoder
+        init_info = {"model": str(init), "sha256": sha256_file(resolve_model(str(init)))}
+    else:
+        gram_dim = 0
+        if encoder == "gram" and vgg is not None:  # an injected loss network: its statistics' length
+            from ..nets.multistyle import gram_features
+
+            with torch.no_grad():
+                gram_dim = gram_features(vgg, torch.rand(1, 3, 64, 64, device=dev)).shape[1]
+        net = build_multistyle(inject, arch, encoder=encoder, gram_dim=gram_dim).to(dev)
+    if freeze_generator:
+        if net.style_encoder is None or init is None:
+            raise VidstyleError("--freeze-generator fine-tunes a trained Gram encoder: pass --init GENERATOR "
+                                "trained with --encoder gram")
+        net.requires_grad_(False)
+        net.style_encoder.requires_grad_(True)
     pred, teacher = teacher_networks(dev, predictor, transformer)
     paintings = list_paintings(styles, held)
-    bank = style_bank(paintings, pred, views=style_views_per_painting, hue=hue, seed=cfg.seed).cpu()
+    views = style_bank_views(paintings, views=style_views_per_painting, hue=hue, seed=cfg.seed)
+    with torch.no_grad():
+        bank = torch.stack([pred(v.to(dev)) for v in views]).cpu()
     n_views = bank.shape[1]
     flat = bank.flatten(0, 1)
-    if vgg is None and (cfg.feature_weight > 0 or cfg.style_weight > 0):
+    needs_vgg = cfg.feature_weight > 0 or cfg.style_weight > 0 or net.style_encoder is not None
+    if vgg is None and needs_vgg:
+        from ..nets.multistyle import GRAM_LAYERS, STAT_LAYERS
         from ..nets.vgg import load_vgg
 
-        vgg = load_vgg(tuple(dict.fromkeys(cfg.feature_layers + cfg.style_layers)), source=vgg_source, device=dev)
+        layers = cfg.feature_layers + cfg.style_layers + GRAM_LAYERS + STAT_LAYERS
+        vgg = load_vgg(tuple(dict.fromkeys(layers)), source=vgg_source, device=dev)
+    if net.style_encoder is not None:  # the student's input: VGG statistics of the same views, after the teacher's z
+        from ..nets.multistyle import gram_features
+
+        with torch.no_grad():
+            stats = torch.cat([gram_features(vgg, v.to(dev)).cpu() for v in views])
+        flat = torch.cat([flat, stats], 1)
+        teacher = _TeacherOnZ(teacher, bank.shape[-1])
+        student: torch.nn.Module = _StudentWithEncoder(net, bank.shape[-1])
+    else:
+        student = net
     grams = painting_grams(paintings, vgg, cfg.style_layers, cfg.style_size, dev) if cfg.style_weight > 0 else None
     picked: list[torch.Tensor] = []
 
@@ -106,12 +151,12 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
         return flat[idx]
 
     data = PairSource(content, cfg.size, video, cfg, pairs=cfg.temporal_weight > 0, flow_cache=flow_cache)
-    distil = distil_step_fn(net, teacher, pick, data, cfg, dev, vgg if cfg.feature_weight > 0 else None,
+    distil = distil_step_fn(student, teacher, pick, data, cfg, dev, vgg if cfg.feature_weight > 0 else None,
                             student_takes_z=True)
     if grams is not None:
         assert vgg is not None
         outputs: list[torch.Tensor] = []
-        hook = net.register_forward_hook(lambda _m, _i, o: outputs.append(o))
+        hook = student.register_forward_hook(lambda _m, _i, o: outputs.append(o))
 
         def step_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
             outputs.clear()
@@ -126,9 +171,10 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
     else:
         step_fn = distil
     name = name or out.stem
-    recipe = {"inject": inject, "arch": arch, "paintings": [p.name for p in paintings]}
+    recipe = {"inject": inject, "arch": arch, "encoder": encoder, "freeze_generator": freeze_generator,
+              "paintings": [p.name for p in paintings]}
     try:
-        steps, history, seconds = drive_to_end(net, step_fn, cfg, out, checkpoint, resume, progress,
+        steps, history, seconds = drive_to_end(student, step_fn, cfg, out, checkpoint, resume, progress,
                                                f"multistyle {name}",
                                                extra={"config": asdict(cfg), "teacher": TEACHER, "recipe": recipe})
     finally:
@@ -139,8 +185,11 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
         "name": name, "arch": f"{arch}-{inject}", "kind": GENERATOR_KIND,
         "style": {"file": None, "note": "arbitrary style: any painting's embedding (the magenta predictor's) at run time"},
         "generator": {"family": "johnson", "inject": spec.inject, "width": spec.width, "blocks": spec.blocks,
-                      "embed_dim": spec.embed_dim, "encoder": "ghiasi (frozen magenta style predictor)"},
-        "training": {"method": "multistyle-distillation", "teacher": TEACHER, "init_from": None,
+                      "embed_dim": spec.embed_dim,
+                      "encoder": {"ghiasi": "ghiasi (frozen magenta style predictor)",
+                                  "gram": "gram (VGG-19 Gram/statistics → FC, trained; inside this file)"}[spec.encoder]},
+        "training": {"method": "multistyle-distillation", "teacher": TEACHER, "init_from": init_info,
+                     "phase": "encoder fine-tune (generator frozen)" if freeze_generator else "joint",
                      "paintings": [{"file": p.name, "sha256": sha256_file(p)} for p in paintings],
                      "held_out_paintings": list(held),
                      "augmentation": {"views_per_painting": style_views_per_painting, "crop": [0.5, 1.0],
@@ -157,6 +206,34 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
         "image_size": cfg.size,
     }
     return _save_generator(net.cpu().eval(), out, card, history, steps, metadata={**spec.to_metadata(), "name": name})
+
+
+class _TeacherOnZ(torch.nn.Module):
+    """The teacher fed the first ``dim`` columns of the packed per-sample input (its own embedding of the view)."""
+
+    def __init__(self, teacher: torch.nn.Module, dim: int) -> None:
+        super().__init__()
+        self.teacher, self.dim = teacher, dim
+
+    def forward(self, x: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
+        return self.teacher(x, packed[:, :self.dim])
+
+
+class _StudentWithEncoder(torch.nn.Module):
+    """The student with a Gram encoder: the embedding is ``style_encoder(VGG statistics)``, the packed input's rest."""
+
+    def __init__(self, net: torch.nn.Module, dim: int) -> None:
+        super().__init__()
+        self.net, self.dim = net, dim
+
+    def forward(self, x: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
+        return self.net(x, self.net.style_encoder(packed[:, self.dim:]))
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:  # checkpoints hold the generator's own keys
+        return self.net.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.net.load_state_dict(state, *args, **kwargs)
 
 
 __all__ = ["train_multistyle", "painting_grams"]

@@ -193,9 +193,17 @@ def _hue_rotate(x: torch.Tensor, angle: float) -> torch.Tensor:
 @torch.no_grad()
 def style_bank(paintings: Sequence[Path], predictor, views: int = 8, min_crop: float = 0.5, hue: float = 0.05,
                seed: int = 0, long_side: int = 512) -> torch.Tensor:
-    """``P×views×100`` embeddings: view 0 is the painting as ``MagentaStyliser`` sees it (whole, resized); the
-    others are random crops (side ``min_crop``…1 of the short side; i.e. scale augmentation too) with a random hue
-    rotation of up to ``±hue`` turns, so the embedding space around each painting is covered."""
+    """``P×views×100`` embeddings of :func:`style_bank_views`: view 0 is the painting as ``MagentaStyliser`` sees
+    it (whole, resized); the others are random crops (side ``min_crop``…1 of the short side; i.e. scale
+    augmentation too) with a random hue rotation of up to ``±hue`` turns, so the embedding space around each
+    painting is covered."""
+    return torch.stack([predictor(v) for v in style_bank_views(paintings, views, min_crop, hue, seed, long_side)])
+
+
+@torch.no_grad()
+def style_bank_views(paintings: Sequence[Path], views: int = 8, min_crop: float = 0.5, hue: float = 0.05,
+                     seed: int = 0, long_side: int = 512) -> list[torch.Tensor]:
+    """The views :func:`style_bank` embeds: per painting ``views×3×256×256`` in [0, 1] (deterministic in ``seed``)."""
     import math
 
     from ..media.image import load_image, resize_long_side
@@ -216,8 +224,8 @@ def style_bank(paintings: Sequence[Path], predictor, views: int = 8, min_crop: f
             x = int(torch.randint(w - s + 1, (1,), generator=g))
             a = (2 * float(torch.rand(1, generator=g)) - 1) * hue * 2 * math.pi
             crops.append(style_views(_hue_rotate(img[..., y:y + s, x:x + s], a), STYLE_VIEW))
-        out.append(predictor(torch.cat(crops)))
-    return torch.stack(out)
+        out.append(torch.cat(crops))
+    return out
 
 
 def _save_generator(net, out: Path, card: dict[str, Any], history, steps: int,
@@ -306,4 +314,4 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
 
 
 __all__ = ["TEACHER", "STYLE_VIEW", "HELD_OUT_PAINTINGS", "teacher_networks", "style_embedding", "distil_step_fn",
-           "distil_magenta", "list_paintings", "style_bank", "finetune_magenta_temporal"]
+           "distil_magenta", "list_paintings", "style_bank", "style_bank_views", "finetune_magenta_temporal"]
