@@ -76,11 +76,10 @@ def is_generator_model(model: str | Path) -> bool:
     """Whether ``model`` names an any-style generator (``vidstyle train-multistyle``; run by ``--method magenta``
     with the style images) rather than a one-style feed-forward network."""
     from .errors import WeightsError
-    from .nets.magenta import GENERATOR_KIND
-    from .weights import read_card, resolve_model
+    from .weights import GENERATOR, read_card, resolve_model
 
     try:
-        return read_card(resolve_model(model)).get("kind") == GENERATOR_KIND
+        return read_card(resolve_model(model)).get("kind") == GENERATOR
     except (VidstyleError, WeightsError):
         return False  # the fast method reports an unknown or broken model in its own words
 

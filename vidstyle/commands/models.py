@@ -1,4 +1,4 @@
-"""``vidstyle models``: list the installed feed-forward models."""
+"""``vidstyle models``: list the installed models (feed-forward styles and any-style generators; ``--all``: every kind)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ def models(
     from rich.console import Console
     from rich.table import Table
 
-    from ..weights import FEEDFORWARD, list_models
+    from ..weights import GENERATOR, STYLISERS, list_models
 
-    found = list_models(folder, kind=None if all_kinds else FEEDFORWARD, broken=True)
+    found = list_models(folder, kind=None if all_kinds else STYLISERS, broken=True)
     if not found:
         typer.echo("no models installed (train one with `vidstyle train`)")
         return
@@ -32,7 +32,8 @@ def models(
         table.add_column(col)
     bad = []
     for m in found:
-        row = [m.name, m.arch] + ([m.kind] if all_kinds else []) + [f"{m.size_mb:.2f}", str(m.steps or "?"), m.style_file,
+        style = "any painting (--method magenta --model NAME)" if m.kind == GENERATOR else m.style_file
+        row = [m.name, m.arch] + ([m.kind] if all_kinds else []) + [f"{m.size_mb:.2f}", str(m.steps or "?"), style,
                str(m.thumbnail) if m.thumbnail else "-", f"BROKEN: {m.problem}" if m.problem else str(m.card)]
         if verify:
             ok = m.verified()

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..weights.cards import GENERATOR
 from .fused import PhaseUpsampleConv, SpaceToDepthConv
 from .transformer import pad_for_net, run_at_size
 
@@ -289,7 +290,7 @@ def load_transformer(path: str | Path | None = None) -> StyleTransformer:
 #: ``format`` in the safetensors metadata of a fine-tuned generator (``models/magenta-temporal.safetensors``).
 GENERATOR_FORMAT = "vidstyle-magenta-generator-1"
 #: ``kind`` of its model card.
-GENERATOR_KIND = "magenta-generator"
+GENERATOR_KIND = GENERATOR
 
 
 def load_generator_weights(path: str | Path, verify: bool = True) -> nn.Module:

@@ -27,6 +27,8 @@ from .builtin import (
 from .cards import (
     CARD_KEYS,
     FEEDFORWARD,
+    GENERATOR,
+    STYLISERS,
     ModelInfo,
     card_path,
     find_model_for_style,
@@ -42,7 +44,7 @@ from .cards import (
 from .core import Weights, WeightsEnum, hash_in_name, hub_dir, read_weight_file, save_safetensors, sha256_file
 
 __all__ = [
-    "CARD_KEYS", "FEEDFORWARD", "TORCHVISION_CONV_INDICES", "VGG_SOURCES", "MagentaWeights", "ModelInfo", "RaftWeights",
+    "CARD_KEYS", "FEEDFORWARD", "GENERATOR", "STYLISERS", "TORCHVISION_CONV_INDICES", "VGG_SOURCES", "MagentaWeights", "ModelInfo", "RaftWeights",
     "VGG19Weights", "Weights", "WeightsEnum", "card_path", "find_model_for_style", "hash_in_name", "hub_dir",
     "list_models", "load_vgg_state", "locate_vgg", "model_kind", "model_weights", "models_dir", "read_card",
     "read_weight_file", "resolve_model", "save_safetensors", "sha256_file", "update_card", "write_card",

@@ -22,6 +22,10 @@ from .core import Weights, sha256_file
 CARD_KEYS = ("name", "arch", "style", "training", "final_losses", "weights", "benchmark")
 #: ``kind`` of a feed-forward style network's card (the default of cards without one).
 FEEDFORWARD = "feedforward-transformer"
+#: ``kind`` of an any-style generator's card (``vidstyle train-multistyle``: run with ``--method magenta --model``).
+GENERATOR = "magenta-generator"
+#: The kinds ``vidstyle models`` lists by default: what ``--model`` can render with.
+STYLISERS = (FEEDFORWARD, GENERATOR)
 
 
 def models_dir() -> Path:
@@ -149,7 +153,8 @@ class ModelInfo:
         return True
 
 
-def list_models(folder: str | Path | None = None, kind: str | None = FEEDFORWARD, broken: bool = False) -> list[ModelInfo]:
+def list_models(folder: str | Path | None = None, kind: str | tuple[str, ...] | None = FEEDFORWARD,
+                broken: bool = False) -> list[ModelInfo]:
     """Models (weights with a card) in ``folder`` (default: :func:`models_dir`), sorted by file name.
 
     ``kind`` filters on the card's ``kind`` (feed-forward stylisers by default; None lists every kind, e.g. the
@@ -167,7 +172,7 @@ def list_models(folder: str | Path | None = None, kind: str | None = FEEDFORWARD
                                      size_mb=w.stat().st_size / 1e6, style_file="-", thumbnail=None, steps=None,
                                      problem=str(e)))
             continue
-        if kind is not None and card.get("kind", FEEDFORWARD) != kind:
+        if kind is not None and card.get("kind", FEEDFORWARD) not in ((kind,) if isinstance(kind, str) else kind):
             continue
         style = card.get("style") or {}
         thumb = style.get("thumbnail")
