@@ -7,6 +7,7 @@
     python benchmarks/bench_multistyle.py table --rows film=DIR/ms-film.safetensors,cin=… [--style-swap]
     python benchmarks/bench_multistyle.py table-sheet --rows film=…,cin=…
     python benchmarks/bench_multistyle.py speed --rows film=…,lite=…
+    python benchmarks/bench_multistyle.py gatys [--candidates DIR]   # per-style nets vs Gatys 40+40 at 384 px
 
 ``table`` (the multi-style seed's comparison on our metrics): rows = each ``--rows`` generator (trained by
 ``vidstyle train-multistyle``), the teacher, the shipped per-style Johnson net (on its own painting only) and
@@ -70,7 +71,8 @@ class Setup:
         from vidstyle.nets.vgg import load_vgg
 
         self.args = args
-        self.seqs = {s: _read_seq(s, args.frames, args.long_side) for s in HELD_OUT}
+        clips = HELD_OUT if args.frames >= 2 else ()  # frames < 2: quality only
+        self.seqs = {s: _read_seq(s, args.frames, args.long_side) for s in clips}
         self.input_e = {s: warping_error(x, None, k=1)["e_warp"] for s, x in self.seqs.items()}
         self.photos = [resize_long_side(load_image(SHARED / "data/content/kodak24" / f), args.quality_side)
                        for f in PHOTOS[:args.photos]]
@@ -378,6 +380,47 @@ def bench_speed(args) -> dict:
     return res
 
 
+def bench_gatys(args) -> dict:
+    """Per-style nets (shipped and ``--candidates``) against Gatys et al. (``--steps`` at half size, then at full
+    size: 40+40 at 384 px by default) on their own painting, all measured at ``--quality-side``."""
+    from vidstyle.api import stylise_image
+    from vidstyle.config import OptimiseConfig
+    from vidstyle.media.image import load_image
+    from vidstyle.nets.transformer import load_transformer
+    from vidstyle.weights import read_card
+
+    torch.set_num_threads(args.threads)
+    args.frames = 0  # no clips here
+    setup = Setup(args)
+    cfg = OptimiseConfig(size=args.quality_side, steps=args.steps, coarse_steps=args.steps, scales=2)
+    res: dict = {"quality_side": args.quality_side, "gatys": {"steps": f"{args.steps}+{args.steps}", "scales": 2},
+                 "photos": list(PHOTOS[:args.photos]), "styles": {}}
+    for name in (args.models.split(",") if args.models else PERSTYLE):
+        card = read_card(ROOT / "models" / f"{name}.safetensors")
+        path = _painting(card["style"]["file"])
+        style = load_image(path)
+        t0 = time.perf_counter()  # optimisation needs autograd: render before measure()'s inference mode
+        done = [(c, stylise_image(c, [path], cfg=cfg, device="cpu", progress=False)) for c in setup.photos]
+        seconds = (time.perf_counter() - t0) / len(done)
+
+        def gatys(x, done=done):
+            return next(o for c, o in done if c.shape == x.shape and torch.equal(c, x))
+
+        rows = {"gatys": setup.measure(gatys, style, temporal=False),
+                "shipped": setup.measure(load_transformer(ROOT / "models" / f"{name}.safetensors")[0], style,
+                                         temporal=False)}
+        if args.candidates and (args.candidates / f"{name}.safetensors").is_file():
+            rows["candidate"] = setup.measure(load_transformer(args.candidates / f"{name}.safetensors")[0], style,
+                                              temporal=False)
+        rows["gatys"]["seconds_per_image"] = round(seconds, 1)
+        for k in rows:
+            rows[k]["ratio_to_gatys"] = round(rows[k]["normalised_style_error"] / rows["gatys"]["normalised_style_error"], 3)
+        res["styles"][name] = rows
+        print(json.dumps({name: {k: (v["normalised_style_error"], v["ratio_to_gatys"]) for k, v in rows.items()}}),
+              flush=True)
+    return res
+
+
 def table_sheet(args) -> Path:
     """Rows: held-out painting × photo; columns: painting | content | teacher | each --rows generator."""
     from vidstyle.media.image import load_image, resize_long_side, save_image
@@ -421,6 +464,14 @@ def main(argv=None) -> None:
     sub.choices["table"].add_argument("--rows", default="", help="NAME=generator.safetensors,… (train-multistyle outputs)")
     sub.choices["table"].add_argument("--paintings", default="", help="subset of TABLE_PAINTINGS files (comma-separated)")
     sub.choices["table"].add_argument("--style-swap", action="store_true", help="also the style-swap method (slow)")
+    gp = sub.add_parser("gatys")
+    gp.add_argument("--candidates", type=Path, default=None)
+    gp.add_argument("--models", default="")
+    gp.add_argument("--steps", type=int, default=40)
+    gp.add_argument("--quality-side", type=int, default=384)
+    gp.add_argument("--photos", type=int, default=2)
+    gp.add_argument("--threads", type=int, default=2)
+    gp.add_argument("--long-side", type=int, default=320)
     sp = sub.add_parser("speed")
     sp.add_argument("--rows", default="")
     sp.add_argument("--repeats", type=int, default=15)
@@ -457,7 +508,7 @@ def main(argv=None) -> None:
         print(table_sheet(args))
         return
     res = {"perstyle": bench_perstyle, "temporal": bench_temporal, "table": bench_table,
-           "speed": bench_speed}[args.cmd](args)
+           "speed": bench_speed, "gatys": bench_gatys}[args.cmd](args)
     out = args.json or ROOT / "benchmarks" / f"multistyle_{args.cmd}.json"
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "argv": sys.argv,
                                "results": res}, indent=1) + "\n")

@@ -68,6 +68,8 @@ def pick_clip(wanted: str) -> Path:
 
 #: ``--style PAINTING``: benchmark the style-embedding network (any painting) instead of a lite model.
 STYLE: Path | None = None
+#: ``--generator``: as ``vidstyle webcam --generator`` (None: the default any-style lite net when installed).
+GENERATOR: str | None = None
 
 
 def run_config(name: str, clip: Path, size, internal, seconds: float, smooth: bool, record: Path | None = None,
@@ -76,10 +78,11 @@ def run_config(name: str, clip: Path, size, internal, seconds: float, smooth: bo
     from vidstyle.live import LiveLoop
     from vidstyle.media.live import RecordSink, open_source
 
-    if STYLE is not None:
-        from vidstyle.stylise.magenta import MagentaStyliser
+    if STYLE is not None:  # exactly what `vidstyle webcam --style STYLE [--generator G]` builds
+        from vidstyle.commands.webcam import load_live_styles
 
-        styliser, model = MagentaStyliser([STYLE]), f"style-embedding network (magenta), style {STYLE.name}"
+        stylisers, names = load_live_styles([STYLE], "cpu", GENERATOR)
+        styliser, model = stylisers[0], f"any-style generator, {names[0]}"
     else:
         styliser, model = lite_styliser()
     cfg = LiveConfig(size=size, internal_size=internal, smooth=smooth)
@@ -140,9 +143,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="append result lines (JSON) to this file")
     parser.add_argument("--style", type=Path, default=None,
                         help="run the style-embedding network (--method magenta) with this painting instead of a lite model")
+    parser.add_argument("--generator", default=None,
+                        help="with --style: as `vidstyle webcam --generator` (magenta = the teacher's own generator)")
     args = parser.parse_args()
-    global STYLE
-    STYLE = args.style
+    global STYLE, GENERATOR
+    STYLE, GENERATOR = args.style, args.generator
 
     from vidstyle.live import set_live_threads
 
