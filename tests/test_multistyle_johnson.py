@@ -187,12 +187,16 @@ def test_corrupt_multistyle_file_is_one_clear_error(trained, tmp_path):
         load_generator_weights(bad)
 
 
-def test_auto_with_a_generator_model_runs_the_magenta_method(trained, monkeypatch):
-    from vidstyle.methods import is_generator_model
+def test_auto_with_a_generator_model_runs_the_magenta_method(trained):
+    from vidstyle.methods import build_styliser, is_generator_model
+    from vidstyle.stylise.magenta import MagentaStyliser
 
     out, _, _, _ = trained
     assert is_generator_model(out)
     assert not is_generator_model(out.with_name("nope.safetensors"))
+    styliser, text = build_styliser("auto", [torch.rand(1, 3, 48, 48)], model=out, backend="torch")
+    assert isinstance(styliser, MagentaStyliser) and "generator film" in text
+    assert styliser.stylise(_smooth(1, 24, 32)).shape == (1, 3, 24, 32)
 
 
 def test_additive_injections_would_be_erased_by_an_instance_norm():

@@ -102,7 +102,7 @@ def stylise_image(content: PathLike | torch.Tensor, styles: Sequence[PathLike | 
                                 "use --mask for the other methods")
         from .methods import build_styliser
 
-        styliser, text = build_styliser("fast" if model is not None and method == "optimise" else method, list(styles),
+        styliser, text = build_styliser("auto" if model is not None and method == "optimise" else method, list(styles),
                                         model, optimise=cfg, device=dev,
                                         frame_size=(content_t.shape[-2], content_t.shape[-1]))
         if on_method is not None:

@@ -44,6 +44,7 @@ def preview(
     """Preview looks before the full render: a sheet of a few frames, one column per style × method × strength,
     each labelled with the full clip's estimated render time (measured on these frames)."""
     from ..config import FlowConfig, OptimiseConfig, TemporalConfig, replace
+    from ..methods import is_generator_model
     from ..preview import Look, _chosen, format_duration, parse_times, render_preview
 
     styles = style or []
@@ -56,7 +57,9 @@ def preview(
         cfg = replace(OptimiseConfig(), strength=s, style_view=str(style_view.value) if style_view else None)
         for m in methods:
             looks.extend(Look(m, (p,), cfg) for p in styles)
-        if model is not None:
+        if model is not None and is_generator_model(model):  # an any-style generator paints each --style
+            looks.extend(Look("magenta", (p,), cfg, model) for p in styles)
+        elif model is not None:
             looks.append(Look("fast", (), cfg, model))
     temporal = replace(TemporalConfig(), enabled=False if no_temporal else None)
     result = render_preview(input, looks, output, frames=frames, at=parse_times(at) if at is not None else None,
