@@ -14,7 +14,7 @@
 optionally ``style-swap``; paintings = the two held-out ones and the four with a per-style net (training
 paintings), reported separately. Columns: normalised style error (+ per layer), raw style distance, content
 distance, SSIM, E_warp k=1 per frame and after the pipeline's flow-guided blending. ``speed``: ms/frame of each
-generator as ``MagentaStyliser`` runs it (onnxruntime fp32 and eager torch) at 640×360 and 320×180.
+generator as ``MagentaStyliser`` runs it (onnxruntime fp32 and int8, eager torch) at 640×360 and 320×180.
 
 ``perstyle``: for each of the four shipped per-style nets, three rows — the shipped (old) net, the candidate
 distilled net of the same name in ``--candidates``, and the teacher (magenta generator at the painting's
@@ -185,27 +185,33 @@ def contact_sheet(args) -> Path:
 
 def temporal_sheet(args) -> Path:
     """Rows: painting × photo; columns: painting | content | teacher | fine-tuned generator."""
-    from vidstyle.media.image import load_image, resize_long_side, save_image
     from vidstyle.nets.magenta import fuse_magenta, load_generator_weights
 
+    return _generator_sheet(args.paintings.split(","), {"tuned": fuse_magenta(load_generator_weights(args.generator))},
+                            args.tile, args.out or ROOT / "benchmarks" / "multistyle_temporal_sheet.png")
+
+
+def _generator_sheet(paintings: list[str], gens: dict, tile: int, out: Path) -> Path:
+    """Rows: painting × (kodim23, DAVIS dog frame 20); columns: painting | content | teacher | each of ``gens``."""
+    from vidstyle.media.image import load_image, resize_long_side, save_image
+
     pred, teacher, embed = _teacher()
-    tuned = fuse_magenta(load_generator_weights(args.generator))
     photos = [SHARED / "data/content/kodak24/kodim23.png", SHARED / "data/video/dog/00020.jpg"]
     rows = []
-    for name in args.paintings.split(","):
+    for name in paintings:
         path = _painting(name)
         z = embed(pred, path)
-        thumb = resize_long_side(load_image(path), args.tile)
+        thumb = resize_long_side(load_image(path), tile)
         for p in photos:
-            x = resize_long_side(load_image(p), args.tile)
+            x = resize_long_side(load_image(p), tile)
             with torch.inference_mode():
-                tiles = [x, teacher(x, z).clamp(0, 1), tuned(x, z).clamp(0, 1)]
+                tiles = [x, teacher(x, z)] + [g(x, z) for g in gens.values()]
             th = F.interpolate(thumb, size=x.shape[-2:], mode="bilinear", antialias=True)
-            rows.append(torch.cat([F.pad(t, (0, 4, 0, 4), value=1.0) for t in [th] + tiles], 3))
+            rows.append(torch.cat([F.pad(t.clamp(0, 1), (0, 4, 0, 4), value=1.0) for t in [th] + tiles], 3))
     w = max(r.shape[3] for r in rows)
     sheet = torch.cat([F.pad(r, (0, w - r.shape[3]), value=1.0) for r in rows], 2)
-    out = args.out or ROOT / "benchmarks" / "multistyle_temporal_sheet.png"
     save_image(sheet, out, force=True)
+    print("columns: painting | content | teacher |", " | ".join(gens))
     return out
 
 
@@ -363,8 +369,9 @@ def bench_speed(args) -> dict:
     rows = {"teacher": None, **_rows(args.rows)}
     res: dict = {}
     for name, path in rows.items():
-        for backend in ("onnx", "torch"):
-            st = MagentaStyliser(style, transformer=path, backend=backend)
+        for backend, precision in (("onnx", "fp32"), ("onnx", "int8"), ("torch", "fp32")):
+            st = MagentaStyliser(style, transformer=path, backend=backend, precision=precision)
+            backend = f"{backend}-{st.precision}"
             for w, h in ((640, 360), (320, 180)):
                 x = torch.rand(1, 3, h, w)
                 for _ in range(3):
@@ -421,30 +428,30 @@ def bench_gatys(args) -> dict:
     return res
 
 
+def update_cards(args, res: dict) -> None:
+    """``--update-cards``: write what ``table`` / ``speed`` measured into each ``--rows`` generator's card."""
+    from vidstyle.weights import update_card
+
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = "python " + " ".join(sys.argv)
+    for name, path in _rows(args.rows).items():
+        if args.cmd == "speed":
+            bench = {"speed": {"ms_per_frame": res[name], "threads": args.threads, "date": when, "command": command}}
+        else:
+            groups = {g: {k: v for k, v in rows[name].items()} for g, rows in res["summary"].items() if name in rows}
+            bench = {"e_warp": {g: {"k1": v["e_warp_k1"], "k1_blended": v["e_warp_k1_blend"]} for g, v in groups.items()},
+                     "quality": {g: {k: v[k] for k in ("normalised_style_error", "style_distance", "content_distance",
+                                                       "ssim", "paintings")} for g, v in groups.items()},
+                     "e_warp_clips": list(HELD_OUT), "date": when, "command": command}
+        update_card(path, benchmark=bench)
+        print(f"updated {path.with_suffix('.json')}", file=sys.stderr)
+
+
 def table_sheet(args) -> Path:
     """Rows: held-out painting × photo; columns: painting | content | teacher | each --rows generator."""
-    from vidstyle.media.image import load_image, resize_long_side, save_image
-
-    pred, teacher, embed = _teacher()
     gens = {name: _generator(p) for name, p in _rows(args.rows).items()}
-    photos = [SHARED / "data/content/kodak24/kodim23.png", SHARED / "data/video/dog/00020.jpg"]
-    rows = []
-    for file in args.paintings.split(","):
-        path = _painting(file)
-        z = embed(pred, path)
-        thumb = resize_long_side(load_image(path), args.tile)
-        for p in photos:
-            x = resize_long_side(load_image(p), args.tile)
-            with torch.inference_mode():
-                tiles = [x, teacher(x, z)] + [g(x, z) for g in gens.values()]
-            th = F.interpolate(thumb, size=x.shape[-2:], mode="bilinear", antialias=True)
-            rows.append(torch.cat([F.pad(t.clamp(0, 1), (0, 4, 0, 4), value=1.0) for t in [th] + tiles], 3))
-    w = max(r.shape[3] for r in rows)
-    sheet = torch.cat([F.pad(r, (0, w - r.shape[3]), value=1.0) for r in rows], 2)
-    out = args.out or ROOT / "benchmarks" / "multistyle_table_sheet.png"
-    save_image(sheet, out, force=True)
-    print("columns: painting | content | teacher |", " | ".join(gens))
-    return out
+    return _generator_sheet(args.paintings.split(","), gens, args.tile,
+                            args.out or ROOT / "benchmarks" / "multistyle_table_sheet.png")
 
 
 def main(argv=None) -> None:
@@ -464,6 +471,7 @@ def main(argv=None) -> None:
     sub.choices["table"].add_argument("--rows", default="", help="NAME=generator.safetensors,… (train-multistyle outputs)")
     sub.choices["table"].add_argument("--paintings", default="", help="subset of TABLE_PAINTINGS files (comma-separated)")
     sub.choices["table"].add_argument("--style-swap", action="store_true", help="also the style-swap method (slow)")
+    sub.choices["table"].add_argument("--update-cards", action="store_true", help="write the numbers into the --rows cards")
     gp = sub.add_parser("gatys")
     gp.add_argument("--candidates", type=Path, default=None)
     gp.add_argument("--models", default="")
@@ -476,6 +484,7 @@ def main(argv=None) -> None:
     sp.add_argument("--rows", default="")
     sp.add_argument("--repeats", type=int, default=15)
     sp.add_argument("--threads", type=int, default=2)
+    sp.add_argument("--update-cards", action="store_true", help="write the numbers into the --rows cards")
     tsh = sub.add_parser("table-sheet")
     tsh.add_argument("--rows", default="")
     tsh.add_argument("--paintings", default="munch_the_scream.jpg,VincentVanGoghBridge_background.webp")
@@ -509,6 +518,8 @@ def main(argv=None) -> None:
         return
     res = {"perstyle": bench_perstyle, "temporal": bench_temporal, "table": bench_table,
            "speed": bench_speed, "gatys": bench_gatys}[args.cmd](args)
+    if getattr(args, "update_cards", False):
+        update_cards(args, res)
     out = args.json or ROOT / "benchmarks" / f"multistyle_{args.cmd}.json"
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "argv": sys.argv,
                                "results": res}, indent=1) + "\n")

@@ -264,3 +264,20 @@ def gram_features_of(vgg, styliser):
     from vidstyle.stylise.magenta import style_views
 
     return gram_features(vgg, style_views(styliser.style_images[0], styliser.style_view)).mean(0, keepdim=True)
+
+
+def test_every_shipped_generator_has_a_complete_card_and_loads():
+    from pathlib import Path
+
+    from vidstyle.weights import GENERATOR, list_models
+
+    shipped = list_models(Path(__file__).resolve().parents[1] / "models", kind=GENERATOR)
+    if not shipped:
+        pytest.skip("no any-style generator shipped in models/")
+    for m in shipped:
+        card = read_card(m.path)
+        assert all(k in card for k in CARD_KEYS), m.name
+        assert card["weights"]["sha256"] == sha256_file(m.path) and card["training"]["steps"] > 0
+        net = load_generator_weights(m.path)
+        with torch.no_grad():
+            assert net(torch.rand(1, 3, 24, 24), torch.zeros(1, 100)).shape == (1, 3, 24, 24)
