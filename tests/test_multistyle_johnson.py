@@ -281,3 +281,19 @@ def test_every_shipped_generator_has_a_complete_card_and_loads():
         net = load_generator_weights(m.path)
         with torch.no_grad():
             assert net(torch.rand(1, 3, 24, 24), torch.zeros(1, 100)).shape == (1, 3, 24, 24)
+
+
+def test_webcam_style_paints_with_the_shipped_lite_generator_when_installed(trained, tmp_path, monkeypatch):
+    import shutil
+
+    from vidstyle.commands.webcam import live_generator
+    from vidstyle.config import LIVE_GENERATOR
+
+    out, _, _, _ = trained
+    monkeypatch.setenv("VIDSTYLE_MODELS", str(tmp_path))
+    assert live_generator(None) is None  # not installed: the style-embedding network's own generator
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(out.with_suffix(suffix), tmp_path / f"{LIVE_GENERATOR}{suffix}")
+    assert live_generator(None) == LIVE_GENERATOR
+    assert live_generator("magenta") is None and live_generator("mine") == "mine"
+    assert load_generator_weights(LIVE_GENERATOR).spec == MultiSpec("film", 8, 3)  # found by name in models/
