@@ -253,6 +253,23 @@ def _save_generator(net, out: Path, card: dict[str, Any], history, steps: int,
     return card
 
 
+def any_style_record(paintings: Sequence[Path], held_out: Sequence[str], views: int, hue: float,
+                     content: Sequence[str | Path], video: str | Path | None, data, cfg: TrainConfig, device,
+                     seconds: float) -> dict[str, Any]:
+    """The ``training`` entries every any-style generator's card has: paintings (with checksums), hold-out,
+    augmentation, data, the common hyper-parameters and the run's time."""
+    from ..weights import sha256_file
+
+    return {"paintings": [{"file": p.name, "sha256": sha256_file(p)} for p in paintings],
+            "held_out_paintings": list(held_out),
+            "augmentation": {"views_per_painting": views, "crop": [0.5, 1.0], "hue_turns": hue, "view0": STYLE_VIEW},
+            "content": [str(c) for c in content], "video": str(video) if video else None,
+            "data": data.describe(), "size": cfg.size, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "pixel_weight": cfg.pixel_weight, "temporal_weight": cfg.temporal_weight,
+            "video_fraction": cfg.video_fraction, "synthetic_pairs": cfg.synthetic_pairs, "seed": cfg.seed,
+            "device": str(device), "seconds_last_run": round(seconds, 1)}
+
+
 def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[str | Path], out: str | Path,
                               cfg: TrainConfig = TrainConfig(), video: str | Path | None = None,
                               held_out_styles: Sequence[str] = HELD_OUT_PAINTINGS, style_views_per_painting: int = 8,
@@ -269,7 +286,6 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
 
     from ..device import resolve_device
     from ..nets.magenta import GENERATOR_KIND, load_transformer
-    from ..weights import sha256_file
     from .common import seed_everything
     from .loop import PairSource, drive_to_end
 
@@ -299,15 +315,8 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
         "name": name, "arch": "magenta", "kind": GENERATOR_KIND,
         "style": {"file": None, "note": "arbitrary style: any painting's embedding at run time"},
         "training": {"method": "temporal-finetune", "teacher": TEACHER, "init_from": TEACHER,
-                     "paintings": [{"file": p.name, "sha256": sha256_file(p)} for p in paintings],
-                     "held_out_paintings": list(held_out_styles),
-                     "augmentation": {"views_per_painting": style_views_per_painting, "crop": [0.5, 1.0],
-                                      "hue_turns": hue, "view0": STYLE_VIEW},
-                     "content": [str(c) for c in content], "video": str(video) if video else None,
-                     "data": data.describe(), "size": cfg.size, "batch_size": cfg.batch_size, "lr": cfg.lr,
-                     "pixel_weight": cfg.pixel_weight, "temporal_weight": cfg.temporal_weight,
-                     "video_fraction": cfg.video_fraction, "synthetic_pairs": cfg.synthetic_pairs,
-                     "seed": cfg.seed, "device": str(dev), "seconds_last_run": round(seconds, 1)},
+                     **any_style_record(paintings, held_out_styles, style_views_per_painting, hue, content, video,
+                                        data, cfg, dev, seconds)},
         "image_size": cfg.size,
     }
     return _save_generator(student.cpu().eval(), out, card, history, steps)
