@@ -286,6 +286,21 @@ def _generator(path: Path):
     return _fast_form(load_generator_weights(path))
 
 
+def _embedding(gen, path: Path, z: torch.Tensor) -> torch.Tensor:
+    """The embedding ``gen`` expects for the painting: the teacher's ``z``, or its own Gram encoder's (``--encoder gram``)."""
+    if getattr(gen, "style_encoder", None) is None:
+        return z
+    from vidstyle.media.image import load_image
+    from vidstyle.nets.multistyle import GRAM_LAYERS, STAT_LAYERS, GramPredictor
+    from vidstyle.nets.vgg import load_vgg
+    from vidstyle.stylise.magenta import style_views
+    from vidstyle.train.teacher import STYLE_VIEW
+
+    with torch.inference_mode():
+        return GramPredictor(load_vgg(GRAM_LAYERS + STAT_LAYERS), gen.style_encoder)(
+            style_views(load_image(path), STYLE_VIEW)).mean(0, keepdim=True)
+
+
 def _blended(setup: "Setup", fn) -> dict:
     """E_warp k=1 of ``fn`` per frame and after the pipeline's flow-guided blending (TemporalState, DIS)."""
     from vidstyle.flow import get_estimator
@@ -326,7 +341,7 @@ def bench_table(args) -> dict:
         style, z = load_image(path), embed(pred, path)
         cells: dict = {"group": group}
         fns = {"teacher": lambda x: teacher(x, z)}
-        fns.update({name: (lambda g: (lambda x: g(x, z)))(g) for name, g in gens.items()})
+        fns.update({name: (lambda g, zg: (lambda x: g(x, zg)))(g, _embedding(g, path, z)) for name, g in gens.items()})
         if perstyle:
             fns["per-style johnson"] = load_transformer(ROOT / "models" / f"{perstyle}.safetensors")[0]
         if args.style_swap:
