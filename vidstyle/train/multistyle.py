@@ -74,7 +74,7 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
     from ..nets.multistyle import MultiStyleNet, build_multistyle
     from ..weights import resolve_model, sha256_file
     from .common import seed_everything
-    from .loop import PairSource, drive_to_end
+    from .loop import PairSource, check_model_output, drive_to_end
     from .teacher import (
         HELD_OUT_PAINTINGS,
         TEACHER,
@@ -90,8 +90,7 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
     held = tuple(held_out_styles) if held_out_styles is not None else HELD_OUT_PAINTINGS
     if out.suffix != ".safetensors":
         raise VidstyleError(f"--out must end in .safetensors, got {out}")
-    if out.exists() and not force and not resume:
-        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    check_model_output(out, force)  # a finished model is rewritten only with --force, as every trainer does
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     init_info = None

@@ -287,13 +287,12 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
     from ..device import resolve_device
     from ..nets.magenta import GENERATOR_KIND, load_transformer
     from .common import seed_everything
-    from .loop import PairSource, drive_to_end
+    from .loop import PairSource, check_model_output, drive_to_end
 
     out = Path(out)
     if out.suffix != ".safetensors":
         raise VidstyleError(f"--out must end in .safetensors, got {out}")
-    if out.exists() and not force and not resume:
-        raise VidstyleError(f"{out} exists; pass --force to overwrite it")
+    check_model_output(out, force)  # a finished model is rewritten only with --force, as every trainer does
     dev = resolve_device(device)
     seed_everything(cfg.seed)
     base = transformer if transformer is not None else load_transformer()
