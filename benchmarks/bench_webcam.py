@@ -136,7 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores, as vidstyle webcam)")
-    parser.add_argument("--only", choices=["640", "720", "full", "small"], default=None)
+    parser.add_argument("--only", choices=["640", "720", "720full", "full", "small"], default=None)
     parser.add_argument("--no-smooth", action="store_true")
     parser.add_argument("--pipelined", action="store_true", help="stylise on a worker thread while rendering")
     parser.add_argument("--record", type=Path, default=None, help="record 10 s at 640×360 here and save a frame PNG")
@@ -159,6 +159,7 @@ def main() -> None:
         "full": ("640×360 display, 640×360 internal", "chaplin.mp4", (640, 360), (640, 360)),
         "small": ("640×360 display, 256×144 internal", "chaplin.mp4", (640, 360), (256, 144)),
         "720": ("1280×720 display, 320×180 internal", "bbb_pan.mp4", (1280, 720), (320, 180)),
+        "720full": ("1280×720 display, 640×360 internal", "bbb_pan.mp4", (1280, 720), (640, 360)),  # issue #19's live target
     }
     keys = [args.only] if args.only else ["640", "720"]
     results = []
