@@ -161,6 +161,21 @@ def finetuned(nets, data, tmp_path_factory):
     return out, tmp / "mt.ckpt"
 
 
+def test_magenta_finetune_with_a_feature_loss(nets, data, tmp_path):
+    """``--feature-weight`` on the magenta fine-tune: the VGG feature term is in the losses and on the card."""
+    from vidstyle.nets.vgg import small_vgg
+
+    pred, gen = nets
+    out = tmp_path / "mtf.safetensors"
+    cfg = TrainConfig(size=32, steps=2, batch_size=2, temporal_weight=10.0, feature_weight=0.5, lr=1e-3,
+                      synthetic_pairs=False, video_fraction=1.0, held_out=())
+    card = finetune_magenta_temporal([data / "paintings"], [data / "photos"], out, cfg, video=data / "video",
+                                     style_views_per_painting=2, device="cpu", progress=False, predictor=pred,
+                                     transformer=gen, vgg=small_vgg(cfg.feature_layers))
+    assert card["final_losses"]["feature"] >= 0 and "temporal" in card["final_losses"]
+    assert card["training"]["feature_weight"] == 0.5 and card["training"]["feature_layers"] == ["relu2_2", "relu3_1"]
+
+
 def test_saved_generator_loads_with_identical_outputs(finetuned):
     out, ckpt = finetuned
     card = read_card(out)

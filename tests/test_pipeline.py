@@ -209,3 +209,58 @@ def test_per_frame_methods_blend_along_a_downscaled_flow():
     assert flow_config_for(TemporalMode.PER_FRAME, TemporalConfig(blend_flow_max_side=None)).flow_max_side == 640
     assert flow_config_for(TemporalMode.PER_FRAME, TemporalConfig(flow_max_side=200)).flow_max_side == 200
     assert flow_config_for(TemporalMode.PER_FRAME, TemporalConfig(flow_max_side=None)).flow_max_side == 320
+
+
+def test_flow_of_the_next_batch_is_observed_ahead_with_the_same_result(tmp_path):
+    """``observed_batches`` observes batch k+1 on a worker thread while batch k is consumed; the observations
+    (flow, mask, cut decisions) are those of observing the batches one after the other."""
+    import threading
+
+    from vidstyle.pipeline import observed_batches
+    from vidstyle.temporal import TemporalState
+
+    clip = make_clip(tmp_path / "in.mp4", n_frames=11, size=(64, 48), cut_at=6)
+    cfg = TemporalConfig(flow_max_side=32)
+    with open_frames(clip, batch_size=4) as reader:
+        batches = list(reader)
+    serial_state = TemporalState(cfg, get_estimator("dis"))
+    serial = [serial_state.observe(b.frames, b.cuts) for b in batches]
+    ahead_state = TemporalState(cfg, get_estimator("dis"))
+    ahead = []
+    threads_seen = set()
+    for _batch, observations in observed_batches(batches, ahead_state):
+        threads_seen |= {t.name for t in threading.enumerate()}
+        ahead.append(observations)
+    assert any(name.startswith("vidstyle-observe") for name in threads_seen)
+    assert [len(o) for o in ahead] == [len(o) for o in serial] == [4, 4, 3]
+    for got, want in zip(sum(ahead, []), sum(serial, [])):
+        assert got.cut == want.cut and got.hist_distance == want.hist_distance and got.reliable == want.reliable
+        assert (got.state.flow is None) == (want.state.flow is None)
+        if want.state.flow is not None:
+            assert torch.equal(got.state.flow, want.state.flow) and torch.equal(got.state.mask, want.state.mask)
+    assert ahead_state.cuts == serial_state.cuts == 1
+    assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-observe")]  # the worker is gone
+
+
+def test_errors_on_either_thread_surface_and_stop_the_worker(tmp_path):
+    import threading
+
+    from vidstyle.pipeline import observed_batches
+    from vidstyle.temporal import TemporalState
+
+    clip = make_clip(tmp_path / "in.mp4", n_frames=12, size=(64, 48))
+    with open_frames(clip, batch_size=4) as reader:
+        batches = list(reader)
+
+    class Broken:
+        def estimate_pair(self, current, previous):
+            raise ValueError("flow failed")
+
+    with pytest.raises(ValueError, match="flow failed"):
+        list(observed_batches(batches, TemporalState(TemporalConfig(), Broken())))  # type: ignore[arg-type]
+    out = tmp_path / "out.mp4"
+    with (pytest.raises(RuntimeError, match="styliser failed"), open_frames(clip, batch_size=4) as reader,
+          VideoWriter(out, reader.info) as writer):  # the styliser fails while the worker observes the next batch
+        run_pipeline(reader, writer, Invert(fail_at=2), flow_estimator=get_estimator("dis"), progress=False)
+    assert not out.exists() and leftovers(tmp_path) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-observe")]

@@ -426,7 +426,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
         VidstyleError: no flow, a self-consistent fill method, keyframes outside the rendered frames, a painted
             keyframe of the wrong size.
     """
-    from .pipeline import PipelineStats, StageTimer
+    from .pipeline import PipelineStats, StageTimer, observed_batches
 
     if flow_estimator is None:
         raise VidstyleError("keyframes are propagated along the optical flow; drop --no-temporal")
@@ -449,21 +449,16 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
     keys: list[bool] = []
     links: list[bool] = []  # frame t is linked by flow to t − 1 (no cut, flow known)
     forward_distance: list[int | None] = []
+    cuts_seen = 0  # state.cuts runs one batch ahead (observed_batches)
     total = info.frame_count if info is not None else None
     with Spool(cfg.memory_mb * 2**20, spool_dir, "keyframes") as spool, \
             progress_bar(total, "keyframes 1/2", enabled=progress) as bar:
         carrier: Carrier | None = None
         first: int | None = None
-        batches = iter(reader)
-        while True:
-            with timer("decode"):
-                batch = next(batches, None)
-            if batch is None:
-                break
+        for batch, observations in observed_batches(reader, state, timer):  # the next batch's flow on a worker thread
             frames = batch.frames
             first = batch.indices[0] if first is None else first
-            with timer("flow"):
-                observations = state.observe(frames, getattr(batch, "cuts", ()))
+            cuts_seen += sum(obs.cut for obs in observations)
             with timer("stylise"):
                 fills = _fill(fill, state, frames, observations, temporal_cfg, list(batch.indices))
             for i, (obs, out) in enumerate(zip(observations, fills)):
@@ -509,7 +504,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
                         spool.put(t, "fwd", to_uint8(carrier.image()))
                         spool.put(t, "fwd_w", to_uint8(carrier.weight))
                     forward_distance.append(carrier.distance if carrier is not None else None)
-            bar.update(len(batch.pts), cuts=state.cuts)
+            bar.update(len(batch.pts), cuts=cuts_seen)
         n = len(pts)
         missing = sorted((set(cfg.frames) | set(images)) - {ix for ix, k in zip(indices, keys) if k})
         if missing:

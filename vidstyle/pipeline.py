@@ -5,8 +5,9 @@ the progress bar and the per-stage timings; :func:`stylise_video` is the API
 behind ``vidstyle run`` that opens the input, chooses the styliser and writes the
 output. Memory is constant in the clip's length: only the current batch and one
 previous input/output frame (plus the Ruder long-term history) are held.
-Decoding and encoding run in the reader's and writer's own threads, so they overlap
-the flow and stylisation done here.
+Decoding and encoding run in the reader's and writer's own threads, and the flow of the
+next batch in a worker thread (:func:`observed_batches`), so they overlap the stylisation
+and blending done here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from .flow import FlowEstimator
 from .progress import progress_bar
 from .schedule import TemporalSchedule
 from .stylise.base import FrameState, Styliser, TemporalMode
-from .temporal import TemporalState
+from .temporal import Observation, TemporalState
 
 #: Stages timed by :func:`run_pipeline`, in pipeline order.
 STAGES: tuple[str, ...] = ("decode", "flow", "stylise", "blend", "encode")
@@ -116,6 +118,42 @@ def flow_config_for(mode: TemporalMode, cfg: TemporalConfig) -> TemporalConfig:
     return dataclasses.replace(cfg, flow_max_side=limit)
 
 
+def observed_batches(reader, state: TemporalState, timer: StageTimer | None = None
+                     ) -> Iterator[tuple[object, list[Observation]]]:
+    """``(batch, state.observe(batch))`` for every batch of ``reader``, one batch ahead.
+
+    The flow, reliability mask and cut decisions of a batch depend on the input frames only (never on
+    the stylised output), so batch k+1 is observed on a worker thread while the caller stylises,
+    blends and encodes batch k; DIS and the torch kernels release the GIL, so the two overlap on a
+    multi-core CPU. Batches are observed in order, one at a time (the state is sequential), and an
+    error in either thread surfaces here. ``timer`` gets the loop's waits: ``decode`` for the reader,
+    ``flow`` for the observation.
+    """
+    timer = timer or StageTimer()
+    batches = iter(reader)
+
+    def observe(batch) -> tuple[object, list[Observation]]:
+        return batch, state.observe(batch.frames, getattr(batch, "cuts", ()))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-observe") as pool:
+        with timer("decode"):
+            batch = next(batches, None)
+        pending = pool.submit(observe, batch) if batch is not None else None
+        try:
+            while pending is not None:
+                with timer("flow"):
+                    ready = pending.result()
+                with timer("decode"):
+                    batch = next(batches, None)
+                pending = pool.submit(observe, batch) if batch is not None else None
+                yield ready
+        finally:
+            if pending is not None:  # the caller stopped early (error, interrupt): let the worker finish
+                pending.cancel()
+                with contextlib.suppress(Exception):
+                    pending.result()
+
+
 def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEstimator | None,
                  temporal_cfg: TemporalConfig = TemporalConfig(), progress: bool = True,
                  discard_first: int = 0, description: str = "stylising") -> PipelineStats:
@@ -148,64 +186,60 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
     schedule = TemporalSchedule(temporal_cfg, info.fps if info is not None else None)  # --temporal-strength curve
     state = TemporalState(flow_config_for(mode, schedule.cfg), flow_estimator)
     stats = PipelineStats()
+    cuts = 0  # seen by the loop (the worker thread's state.cuts runs one batch ahead)
     total = info.frame_count if info is not None else None
     start = time.perf_counter()
     with progress_bar(total, description, enabled=progress) as bar:
-        batches = iter(reader)
-        while True:
-            with timer("decode"):
-                batch = next(batches, None)
-            if batch is None:
-                break
-            frames = batch.frames
-            indices = list(batch.indices) or list(range(stats.processed, stats.processed + len(frames)))
-            with timer("flow"):
-                observations = state.observe(frames, getattr(batch, "cuts", ()))
-            if mode is TemporalMode.SEQUENTIAL:  # one frame at a time, with the previous output and its flow
-                outputs = []
-                for i, obs in enumerate(observations):
-                    if obs.cut:
-                        styliser.reset()
-                    styliser.set_frames(indices[i:i + 1])
-                    with timer("stylise"):
-                        out = follow_exposure(styliser.stylise(frames[i:i + 1], state.frame_state(obs)),
-                                              frames[i:i + 1], temporal_cfg)
-                    state.commit(out)
-                    outputs.append(out)
-                result = torch.cat(outputs)
-            else:
-                # Split the batch at cuts so that reset() lands exactly on a shot's first frame
-                # (stateless stylisers ignore it; stateful ones, e.g. colour matching, start afresh).
-                starts = [0] + [i for i, obs in enumerate(observations) if obs.cut and i > 0] + [len(observations)]
-                with timer("stylise"):
-                    parts = []
-                    for a, b in itertools.pairwise(starts):
-                        if observations[a].cut:
-                            styliser.reset()
-                        window = None
-                        if mode is TemporalMode.SELF_CONSISTENT:  # the flows estimated above, once
-                            window = FrameState(window=(state.frame_state(observations[a]),
-                                                        *(o.state for o in observations[a + 1:b])))
-                        styliser.set_frames(indices[a:b])  # strength / style curves (vidstyle.schedule)
-                        parts.append(styliser.stylise(frames[a:b], window))
-                    stylised = follow_exposure(torch.cat(parts), frames, temporal_cfg)
-                with timer("blend"):
+        with contextlib.closing(observed_batches(reader, state, timer)) as batches:
+            for batch, observations in batches:
+                cuts += sum(obs.cut for obs in observations)
+                frames = batch.frames
+                indices = list(batch.indices) or list(range(stats.processed, stats.processed + len(frames)))
+                if mode is TemporalMode.SEQUENTIAL:  # one frame at a time, with the previous output and its flow
                     outputs = []
                     for i, obs in enumerate(observations):
-                        # Self-consistent stylisers are not blended again.
-                        out = stylised[i:i + 1] if mode is TemporalMode.SELF_CONSISTENT else \
-                            schedule.apply(stylised[i:i + 1], state.blend(stylised[i:i + 1], obs), indices[i])
+                        if obs.cut:
+                            styliser.reset()
+                        styliser.set_frames(indices[i:i + 1])
+                        with timer("stylise"):
+                            out = follow_exposure(styliser.stylise(frames[i:i + 1], state.frame_state(obs)),
+                                                  frames[i:i + 1], temporal_cfg)
                         state.commit(out)
                         outputs.append(out)
                     result = torch.cat(outputs)
-            keep = max(0, min(len(batch.pts), discard_first - stats.processed))
-            stats.processed += len(batch.pts)
-            with timer("encode"):
-                if keep < len(batch.pts):
-                    writer.write(result[keep:], list(batch.pts[keep:]))
-                    stats.frames += len(batch.pts) - keep
-            elapsed = time.perf_counter() - start
-            bar.update(len(batch.pts), fps=stats.processed / max(elapsed, 1e-9), cuts=state.cuts)
+                else:
+                    # Split the batch at cuts so that reset() lands exactly on a shot's first frame
+                    # (stateless stylisers ignore it; stateful ones, e.g. colour matching, start afresh).
+                    starts = [0] + [i for i, obs in enumerate(observations) if obs.cut and i > 0] + [len(observations)]
+                    with timer("stylise"):
+                        parts = []
+                        for a, b in itertools.pairwise(starts):
+                            if observations[a].cut:
+                                styliser.reset()
+                            window = None
+                            if mode is TemporalMode.SELF_CONSISTENT:  # the flows estimated above, once
+                                window = FrameState(window=(state.frame_state(observations[a]),
+                                                            *(o.state for o in observations[a + 1:b])))
+                            styliser.set_frames(indices[a:b])  # strength / style curves (vidstyle.schedule)
+                            parts.append(styliser.stylise(frames[a:b], window))
+                        stylised = follow_exposure(torch.cat(parts), frames, temporal_cfg)
+                    with timer("blend"):
+                        outputs = []
+                        for i, obs in enumerate(observations):
+                            # Self-consistent stylisers are not blended again.
+                            out = stylised[i:i + 1] if mode is TemporalMode.SELF_CONSISTENT else \
+                                schedule.apply(stylised[i:i + 1], state.blend(stylised[i:i + 1], obs), indices[i])
+                            state.commit(out)
+                            outputs.append(out)
+                        result = torch.cat(outputs)
+                keep = max(0, min(len(batch.pts), discard_first - stats.processed))
+                stats.processed += len(batch.pts)
+                with timer("encode"):
+                    if keep < len(batch.pts):
+                        writer.write(result[keep:], list(batch.pts[keep:]))
+                        stats.frames += len(batch.pts) - keep
+                elapsed = time.perf_counter() - start
+                bar.update(len(batch.pts), fps=stats.processed / max(elapsed, 1e-9), cuts=cuts)
     stats.seconds = time.perf_counter() - start
     stats.fps = stats.processed / max(stats.seconds, 1e-9)
     stats.stage_ms = timer.per_frame_ms(stats.processed)
@@ -373,5 +407,5 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
     return stats
 
 
-__all__ = ["STAGES", "PipelineStats", "StageTimer", "default_video_output", "flow_config_for", "run_pipeline",
+__all__ = ["STAGES", "PipelineStats", "StageTimer", "default_video_output", "flow_config_for", "observed_batches", "run_pipeline",
            "stylise_video"]

@@ -119,7 +119,7 @@ def train_multistyle(
     lr: Annotated[Optional[float], typer.Option(min=0.0)] = None,
     pixel_weight: Annotated[Optional[float], typer.Option(min=0.0, help="L1 to the frozen teacher's output.")] = None,
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight.")] = None,
-    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Johnson generators: VGG relu2_2/relu3_1 feature loss to the teacher's output (default 1).")] = None,
+    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="VGG relu2_2/relu3_1 feature loss to the teacher's output (default 1 for the Johnson generators, 0 for magenta).")] = None,
     style_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Johnson generators: Gram style loss against the painting itself (default 0: distillation only).")] = None,
     video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
@@ -148,12 +148,12 @@ def train_multistyle(
     from ..errors import VidstyleError
 
     johnson = arch.value != "magenta"
-    if not johnson and (feature_weight or style_weight or init or freeze_generator or encoder.value != "ghiasi"):
-        raise VidstyleError("--feature-weight, --style-weight, --encoder, --init and --freeze-generator are for the "
+    if not johnson and (style_weight or init or freeze_generator or encoder.value != "ghiasi"):
+        raise VidstyleError("--style-weight, --encoder, --init and --freeze-generator are for the "
                             "Johnson generators (--arch johnson…)")
     cfg = replace(TrainConfig(), size=size, steps=steps, batch_size=batch_size, lr=lr, pixel_weight=pixel_weight,
                   temporal_weight=temporal_weight if temporal_weight is not None else (10.0 if johnson else 150.0),
-                  feature_weight=(feature_weight if feature_weight is not None else 1.0) if johnson else None,
+                  feature_weight=feature_weight if feature_weight is not None else (1.0 if johnson else 0.0),
                   style_weight=(style_weight or 0.0) if johnson else None,
                   video_fraction=video_fraction, synthetic_pairs=False, checkpoint_every=checkpoint_every, seed=seed)
     if johnson:

@@ -266,6 +266,8 @@ def any_style_record(paintings: Sequence[Path], held_out: Sequence[str], views: 
             "content": [str(c) for c in content], "video": str(video) if video else None,
             "data": data.describe(), "size": cfg.size, "batch_size": cfg.batch_size, "lr": cfg.lr,
             "pixel_weight": cfg.pixel_weight, "temporal_weight": cfg.temporal_weight,
+            **({"feature_weight": cfg.feature_weight, "feature_layers": list(cfg.feature_layers)}
+               if cfg.feature_weight else {}),
             "video_fraction": cfg.video_fraction, "synthetic_pairs": cfg.synthetic_pairs, "seed": cfg.seed,
             "device": str(device), "seconds_last_run": round(seconds, 1)}
 
@@ -276,11 +278,14 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
                               hue: float = 0.05, checkpoint: str | Path | None = None, resume: bool = False,
                               device: str = "auto", force: bool = False, progress: bool = True,
                               flow_cache: str | Path | None = None, name: str | None = None,
-                              predictor=None, transformer=None, **_: Any) -> dict[str, Any]:
+                              predictor=None, transformer=None, vgg_source: str = "auto", vgg=None,
+                              **_: Any) -> dict[str, Any]:
     """Fine-tune the teacher's generator with the two-frame temporal loss on real pairs plus L1 distillation to
     its frozen copy, over the (augmented) embeddings of the training paintings — an any-style network that is
-    stable without blending. Writes ``out`` (fp16, loaded by :func:`vidstyle.nets.magenta.load_generator_weights`)
-    and its card (``kind = "magenta-generator"``).
+    stable without blending. With ``cfg.feature_weight > 0`` the distillation also matches the frozen copy's
+    VGG features at ``cfg.feature_layers`` (brush texture the L1 term alone lets the temporal term smooth away;
+    ``vgg``: a loss network instead of VGG-19, for tests). Writes ``out`` (fp16, loaded by
+    :func:`vidstyle.nets.magenta.load_generator_weights`) and its card (``kind = "magenta-generator"``).
     """
     import copy
 
@@ -306,7 +311,12 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
         return flat[torch.randint(len(flat), (cfg.batch_size,), generator=g)]
 
     data = PairSource(content, cfg.size, video, cfg, pairs=cfg.temporal_weight > 0, flow_cache=flow_cache)
-    step_fn = distil_step_fn(student, teacher, pick, data, cfg, dev, student_takes_z=True)
+    if vgg is None and cfg.feature_weight > 0:
+        from ..nets.vgg import load_vgg
+
+        vgg = load_vgg(cfg.feature_layers, source=vgg_source, device=dev)
+    step_fn = distil_step_fn(student, teacher, pick, data, cfg, dev, vgg if cfg.feature_weight > 0 else None,
+                             student_takes_z=True)
     name = name or out.stem
     steps, history, seconds = drive_to_end(student, step_fn, cfg, out, checkpoint, resume, progress, f"finetune {name}",
                                            extra={"config": asdict(cfg), "teacher": TEACHER})
