@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ from .config import (
 from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator
+from .media.frames import FrameBatch
 from .progress import progress_bar
 from .schedule import TemporalSchedule
 from .stylise.base import FrameState, Styliser, TemporalMode
@@ -118,8 +119,8 @@ def flow_config_for(mode: TemporalMode, cfg: TemporalConfig) -> TemporalConfig:
     return dataclasses.replace(cfg, flow_max_side=limit)
 
 
-def observed_batches(reader, state: TemporalState, timer: StageTimer | None = None
-                     ) -> Iterator[tuple[object, list[Observation]]]:
+def observed_batches(reader: Iterable[FrameBatch], state: TemporalState, timer: StageTimer | None = None
+                     ) -> Generator[tuple[FrameBatch, list[Observation]], None, None]:
     """``(batch, state.observe(batch))`` for every batch of ``reader``, one batch ahead.
 
     The flow, reliability mask and cut decisions of a batch depend on the input frames only (never on
@@ -132,7 +133,7 @@ def observed_batches(reader, state: TemporalState, timer: StageTimer | None = No
     timer = timer or StageTimer()
     batches = iter(reader)
 
-    def observe(batch) -> tuple[object, list[Observation]]:
+    def observe(batch: FrameBatch) -> tuple[FrameBatch, list[Observation]]:
         return batch, state.observe(batch.frames, getattr(batch, "cuts", ()))
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-observe") as pool:
