@@ -79,7 +79,7 @@ def test_precision_policy(monkeypatch):
     monkeypatch.setattr(int8, "int8_features", lambda: [])
     kind, note = int8.resolve_precision("int8", cpu, lambda: pytest.fail("no report without kernels"))
     assert kind == "fp32" and "no int8" in note and "\n" not in note
-    with pytest.raises(VidstyleError, match="choose from auto, fp32, int8"):
+    with pytest.raises(VidstyleError, match="choose from auto, fp32, bf16, int8"):
         int8.resolve_precision("int4", cpu, lambda: good)
 
 

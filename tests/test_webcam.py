@@ -345,7 +345,7 @@ def test_cli_headless_file_source_records(clip, tmp_path, monkeypatch):
     from vidstyle.cli import app
     from vidstyle.commands import webcam
 
-    monkeypatch.setattr(webcam, "load_live_models", lambda models, device, compile_net=False: ([Invert(), Identity()], ["a", "b"]))
+    monkeypatch.setattr(webcam, "load_live_models", lambda models, device, compile_net=False, precision="fp32": ([Invert(), Identity()], ["a", "b"]))
     out = tmp_path / "live.mp4"
     result = CliRunner().invoke(app, ["webcam", "--source", str(clip), "--no-window", "--record", str(out),
                                       "--size", "64x48", "--internal-size", "32x24", "--duration", "5"])
@@ -366,7 +366,7 @@ def test_cli_nonexistent_camera(monkeypatch):
     from vidstyle.cli import app
     from vidstyle.commands import webcam
 
-    monkeypatch.setattr(webcam, "load_live_models", lambda models, device, compile_net=False: ([Invert()], ["a"]))
+    monkeypatch.setattr(webcam, "load_live_models", lambda models, device, compile_net=False, precision="fp32": ([Invert()], ["a"]))
     result = CliRunner().invoke(app, ["webcam", "--source", "97", "--no-window"])
     assert isinstance(result.exception, MediaError)
     assert "camera 97" in str(result.exception)

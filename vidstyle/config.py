@@ -476,9 +476,10 @@ class VideoConfig:
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     compile: Literal["auto", "always", "never"] = "auto"  # torch.compile the networks (see should_compile)
-    # int8 inference of the per-frame networks on the CPU (vidstyle.nets.int8): fp32, int8, or auto (int8 where it
-    # measured faster and within 0.01 mean |Δ| of fp32)
-    precision: Literal["auto", "fp32", "int8"] = "fp32"
+    # CPU precision of the per-frame networks: fp32, bf16 (vidstyle.nets.bf16: torch, CPUs with native bf16), int8
+    # (vidstyle.nets.int8: onnxruntime), or auto (bf16 where native, else int8 where it measured faster and within
+    # 0.01 mean |Δ| of fp32, else fp32)
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "fp32"
 
     SECTION = "video"
 
@@ -640,6 +641,8 @@ class LiveConfig:
     flow_method: str = "dis-fast"
     threads: int | None = None  # torch intra-op threads; None = all cores
     pipelined: bool | None = None  # stylise on a worker thread while rendering; None = only on CUDA (see vidstyle.live)
+    # the live networks' CPU precision (torch): auto = bf16 where the CPU has it natively (vidstyle.nets.bf16), else fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     record_codec: str = "h264"
     record_crf: int = 20
     record_preset: str = "veryfast"  # fast enough to keep up with a live stream

@@ -111,7 +111,7 @@ def build_styliser(method: str, styles: Sequence[Path | str | torch.Tensor], mod
         backend: feed-forward inference, ``auto``, ``torch`` or ``onnx`` (onnxruntime, CPU); see
             :func:`vidstyle.stylise.feedforward.pick_backend`.
         compile: ``torch.compile`` the feed-forward / AdaIN / WCT networks (for long clips).
-        precision: ``fp32``, ``int8`` or ``auto`` (:mod:`vidstyle.nets.int8`; networks run by onnxruntime).
+        precision: ``fp32``, ``bf16`` (:mod:`vidstyle.nets.bf16`), ``int8`` (:mod:`vidstyle.nets.int8`) or ``auto``.
         fps: the clip's frame rate, for curves with time keys (None: frame-number keys only).
         frame_size: ``(height, width)`` of the frames to render, when known (the description says if they are tiled).
 

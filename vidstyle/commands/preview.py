@@ -36,7 +36,7 @@ def preview(
     flow: Annotated[Flow, typer.Option(help="Optical flow of the render (its cost is in the estimate).")] = "dis",  # type: ignore[valid-type, assignment]
     no_temporal: Annotated[bool, typer.Option("--no-temporal", help="Estimate a render without flow.")] = False,
     backend: Annotated[Backend, typer.Option(help="Feed-forward inference, as in vidstyle run.")] = "auto",  # type: ignore[valid-type, assignment]
-    precision: Annotated[Precision, typer.Option(help="fp32, int8 or auto, as in vidstyle run.")] = VideoConfig.precision,  # type: ignore[valid-type, assignment]
+    precision: Annotated[Precision, typer.Option(help="fp32, bf16, int8 or auto, as in vidstyle run.")] = VideoConfig.precision,  # type: ignore[valid-type, assignment]
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     quiet: QuietOpt = False,

@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from ..errors import VidstyleError
 from ..media.atomic import replacing, temp_path
 
-#: ``--precision`` choices.
-PRECISIONS = ("auto", "fp32", "int8")
+#: ``--precision`` choices (``bf16``: :mod:`vidstyle.nets.bf16`; the CLI's list comes from ``VideoConfig.precision``).
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
 #: ``auto`` takes int8 only when its mean |Δ| against fp32 on the calibration frames is at most this (~2.5/255) …
 AUTO_MAX_MEAN_ABS = 0.01
 #: … and it ran at least this much faster than fp32 when the graph was built.
@@ -53,15 +53,12 @@ def int8_features() -> list[str]:
     Read from ``/proc/cpuinfo`` on Linux (x86 flags, Arm ``asimddp``); on other systems an x86-64 or arm64
     machine is assumed to have AVX2 / dot-product NEON.
     """
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    from ..device import cpu_flags
+
+    flags = cpu_flags()
+    if flags is None:
         machine = platform.machine().lower()
         return ["avx2"] if machine in ("x86_64", "amd64") else ["asimddp"] if machine in ("arm64", "aarch64") else []
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            flags.update(line.split(":", 1)[-1].split())
     return [f for f in (*_X86_INT8, "asimddp") if f in flags]
 
 
@@ -241,7 +238,7 @@ def resolve_precision(precision: str, device: torch.device, report_of: Callable[
     """
     if precision not in PRECISIONS:
         raise VidstyleError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-    if precision == "fp32":
+    if precision in ("fp32", "bf16"):  # bf16 is the torch backend's (vidstyle.nets.bf16), never a graph's
         return "fp32", ""
     if device.type != "cpu":
         note = "int8 runs on the CPU only; using fp32" if precision == "int8" else ""

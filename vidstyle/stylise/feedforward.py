@@ -17,12 +17,24 @@ import torch
 from ..config import BACKENDS  # the choices of ``backend`` (re-exported)
 from ..device import compile_for_inference, resolve_device
 from ..errors import VidstyleError
+from ..nets.bf16 import Bf16Net
 from ..nets.fused import fuse_for_inference
 from ..nets.tiling import run_network
 from ..nets.transformer import load_transformer
 from ..weights import find_model_for_style
 from .base import FrameState, Styliser, TemporalMode
 from .registry import BuildRequest
+
+
+def resolve_bf16(precision: str, backend: str, device: torch.device) -> tuple[bool, str]:
+    """``(run in bf16, note)`` for a network (:func:`vidstyle.nets.bf16.bf16_choice`); bf16 runs on the torch
+    backend, so ``--backend onnx --precision bf16`` is a user error."""
+    from ..nets.bf16 import bf16_choice
+
+    if precision == "bf16" and backend == "onnx":
+        raise VidstyleError("bf16 runs on the torch backend; use --backend torch (or auto) with --precision bf16")
+    bf16, note = bf16_choice(precision, device, backend)
+    return bf16, note
 
 
 def pick_backend(backend: str, device: torch.device, compile: bool = False) -> str:
@@ -49,8 +61,9 @@ class FeedForwardStyliser(Styliser):
         compile: wrap the network in ``torch.compile`` (worth it only for many frames of one size).
         backend: ``torch`` (default), ``onnx`` — onnxruntime on the CPU (exported once per weight file
             to ``~/.cache/vidstyle/onnx``) — or ``auto`` (:func:`pick_backend`).
-        precision: ``fp32``, ``int8`` or ``auto`` (:mod:`vidstyle.nets.int8`): int8 runs through onnxruntime, so it
-            makes ``auto`` pick that backend; ``precision_note`` says what was chosen and why.
+        precision: ``fp32``, ``bf16`` (:mod:`vidstyle.nets.bf16`: torch on a CPU with native bf16), ``int8``
+            (:mod:`vidstyle.nets.int8`: onnxruntime) or ``auto`` — bf16 where the CPU has it, else int8 where
+            quantisation measured faster and close enough; ``precision_note`` says what was chosen and why.
         scale: ``--style-scale``: the network runs at the frame's size ÷ ``scale`` (after ``internal_size``) and is
             resized back, so strokes are ``scale``× larger relative to the output.
         tile: tiled inference (:mod:`vidstyle.nets.tiling`): None = auto (from 2560×1440 up), 0 = never, N = tiles
@@ -68,11 +81,13 @@ class FeedForwardStyliser(Styliser):
         self.internal_size, self.scale, self.tile = internal_size, float(scale), tile
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        self.backend = backend = pick_backend(backend, self.device, compile and precision == "fp32")
-        self.precision, self.precision_note = "fp32", ""
+        bf16, note = resolve_bf16(precision, backend, self.device)
+        precision = "fp32" if precision == "bf16" and not bf16 else precision  # no native bf16: fp32, noted
+        self.backend = backend = "torch" if bf16 else pick_backend(backend, self.device, compile and precision == "fp32")
+        self.precision, self.precision_note = ("bf16" if bf16 else "fp32"), note
         if precision == "int8" and backend != "onnx" and self.device.type == "cpu":
             raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
-        if backend == "onnx":
+        if backend == "onnx" and not bf16:
             if self.device.type != "cpu":
                 raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
             from ..nets.int8 import int8_graph
@@ -85,7 +100,8 @@ class FeedForwardStyliser(Styliser):
             self._fused: torch.nn.Module | None = None  # made when a frame needs tiles
         else:
             self._fused = fuse_for_inference(self.net)
-            self._untiled = compile_for_inference(self._fused) if compile else self._fused
+            untiled = Bf16Net(self._fused) if bf16 else self._fused  # tiles run the fp32 fused net
+            self._untiled = compile_for_inference(untiled) if compile else untiled
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._fused is None and self._needs_tiles(x):
@@ -162,8 +178,10 @@ def build_fast(request: BuildRequest) -> tuple[Styliser, str]:
     optimise = request.optimise or OptimiseConfig()
     styliser = FeedForwardStyliser(model, device=device, backend=request.backend, compile=compile,
                                    precision=request.precision, scale=optimise.style_scale, tile=optimise.tile)
+    compiled = styliser.backend == "torch" and compile
     where = (f" (onnxruntime, {styliser.precision})" if styliser.backend == "onnx" else
-             " (torch.compile)" if styliser.backend == "torch" and compile else "")
+             f" ({'torch.compile' if compiled else 'torch'}, bf16)" if styliser.precision == "bf16" else
+             " (torch.compile)" if compiled else "")
     note = f"; {styliser.precision_note}" if styliser.precision_note else ""
     side = tiled_side(optimise, request.frame_size, styliser.internal_size)
     if side is not None:  # tiles run on the eager fused network, whatever the backend

@@ -123,12 +123,14 @@ class MagentaStyliser(Styliser):
         self._generator = generator
         self.style_images = [_as_image(s) for s in styles]
 
-        from .feedforward import BACKENDS, pick_backend
+        from .feedforward import BACKENDS, pick_backend, resolve_bf16
 
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        self.backend = pick_backend(backend, self.device, compile and precision == "fp32")
-        self.precision, self.precision_note = "fp32", ""
+        bf16, note = resolve_bf16(precision, backend, self.device)
+        precision = "fp32" if precision == "bf16" and not bf16 else precision  # no native bf16: fp32, noted
+        self.backend = "torch" if bf16 else pick_backend(backend, self.device, compile and precision == "fp32")
+        self.precision, self.precision_note = ("bf16" if bf16 else "fp32"), note
         if precision == "int8" and self.backend != "onnx" and self.device.type == "cpu":
             raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
         if self.backend == "onnx":
@@ -146,7 +148,14 @@ class MagentaStyliser(Styliser):
             self._fused: torch.nn.Module | None = None  # the eager generator, fused when a frame needs tiles
         else:
             self._fused = _fast_form(generator).to(self.device)
-            self._generate = compile_for_inference(self._fused) if compile else self._fused
+            if bf16:
+                from ..nets.bf16 import Bf16Net
+
+                untiled: torch.nn.Module = Bf16Net(self._fused)
+                self._fused = None  # tiles run an fp32 fused copy, made when a frame needs them
+            else:
+                untiled = self._fused
+            self._generate = compile_for_inference(untiled) if compile else untiled
         self._style_zs: list[torch.Tensor] | None = None  # one 1×100 embedding per style
         self._style_z: torch.Tensor | None = None  # their blend by ``weights``
         self._content_z: torch.Tensor | None = None
@@ -269,8 +278,10 @@ def build_magenta(request: BuildRequest) -> tuple[Styliser, str]:
                                backend=request.backend, compile=request.compile and request.backend == "torch",
                                precision=request.precision, scale=optimise.style_scale, tile=optimise.tile,
                                transformer=request.model)
+    compiled = request.compile and request.backend == "torch"
     how = {"onnx": f" (onnxruntime, {styliser.precision})",
-           "torch": " (torch.compile)" if request.compile and request.backend == "torch" else ""}[styliser.backend]
+           "torch": f" ({'torch.compile' if compiled else 'torch'}, bf16)" if styliser.precision == "bf16" else
+           " (torch.compile)" if compiled else ""}[styliser.backend]
     if styliser.precision_note:
         how += f"; {styliser.precision_note}"
     from .feedforward import network_notes, tiled_side

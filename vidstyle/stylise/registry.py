@@ -81,7 +81,8 @@ class BuildRequest:
         device: working device.
         flow_estimator: the pipeline's flow estimator (None without temporal consistency).
         backend: feed-forward inference backend (``auto``, ``torch``, ``onnx``).
-        precision: ``fp32``, ``int8`` or ``auto`` for the networks run through onnxruntime (:mod:`vidstyle.nets.int8`).
+        precision: ``fp32``, ``bf16`` (:mod:`vidstyle.nets.bf16`), ``int8`` (:mod:`vidstyle.nets.int8`) or ``auto``
+            for the feed-forward and style-embedding networks on the CPU.
         compile: ``torch.compile`` the networks.
         frame_size: ``(height, width)`` of the frames to render when known (the method line says whether they
             will be tiled, :mod:`vidstyle.nets.tiling`), else None.
