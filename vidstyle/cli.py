@@ -45,6 +45,7 @@ def _config_choices() -> tuple[type[Enum], type[Enum]]:
 
 Optimizer, ColourMethod = _config_choices()
 StyleView = literal_choices("StyleView", OptimiseConfig, "style_view")
+OptimisePrecision = literal_choices("OptimisePrecision", OptimiseConfig, "precision")
 StrengthInterp = literal_choices("StrengthInterp", OptimiseConfig, "strength_interp")
 
 StrengthOpt = Annotated[str | None, typer.Option(

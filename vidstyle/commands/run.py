@@ -146,7 +146,8 @@ def run(
     optimise = replace(OptimiseConfig(), steps=steps, strength=strength, strength_interp=interp, style_curve=style_curve,
                        style_scale=style_scale, tile=tile,
                        style_view=str(style_view.value) if style_view else None,
-                       style_blend=parse_floats(style_weights, "--style-weights"))
+                       style_blend=parse_floats(style_weights, "--style-weights"),
+                       precision=str(precision.value) if str(precision.value) in ("auto", "bf16") else None)
     geometry_cfg = GeometryConfig(style=geometry_style, kind=str(geometry.value), strength=geometry_strength)  # type: ignore[arg-type]
     if geometry_style is None and (geometry.value != GeometryConfig.kind or geometry_strength != GeometryConfig.strength):
         raise VidstyleError("--geometry and --geometry-strength apply to a --geometry-style; give one")

@@ -34,6 +34,7 @@ from ..losses_extra import (
     sorted_channels,
 )
 from ..media.image import resize_long_side
+from ..nets.bf16 import bf16_choice
 from ..nets.vgg import VGGEncoder
 from ..progress import Bar
 
@@ -104,11 +105,20 @@ class GatysCriterion:
     content_laplacians: dict[int, torch.Tensor] | None = None  # {pool: Laplacian of the pooled content}
     region_masks: torch.Tensor | None = None
     region_weights: Sequence[float] | None = None
+    bf16: bool = False  # the VGG pass (forward and backward) in bf16 autocast, channels-last; losses in float32
+
+    def features(self, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """The encoder's ``layers`` of ``x`` in float32 (computed in bf16 when :attr:`bf16`)."""
+        if not self.bf16:
+            return self.encoder(x, layers)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            feats = self.encoder(x.contiguous(memory_format=torch.channels_last), layers)
+        return {k: v.float() for k, v in feats.items()}
 
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         layers = tuple(dict.fromkeys(tuple(self.content_targets) + tuple(self.style_grams) + tuple(self.mrf_patches or ())
                                      + tuple(self.style_sorted or ())))
-        feats = self.encoder(x, layers)
+        feats = self.features(x, layers)
         losses: dict[str, torch.Tensor] = {}
         if self.content_targets:
             c = sum(content_loss(feats[n], t, relative=True) for n, t in self.content_targets.items()) / len(self.content_targets)
@@ -322,7 +332,8 @@ def stylise_still(content: torch.Tensor | None, styles: Sequence[torch.Tensor], 
             regions = {"region_masks": masks, "region_weights": (area / area.sum().clamp_min(1e-6)).tolist()}
         extras = extra_targets(encoder, styles, cfg, style_side, scaled_content,
                                style_masks if content_masks is not None else None)
-        criterion = GatysCriterion(encoder, cfg, content_targets, grams, extra_loss, **extras, **regions)
+        criterion = GatysCriterion(encoder, cfg, content_targets, grams, extra_loss, **extras, **regions,
+                                   bf16=bf16_choice(cfg.precision, device, "torch")[0])
         if image is None:
             start = initial_image(scaled_content, init, shape, generator, device)
         else:
