@@ -39,6 +39,10 @@ WARMUP = 5
 COLUMNS = ("stylise_ms", "smooth_ms", "upsample_ms", "output_ms", "infer_cpu_ms", "render_cpu_ms", "idle_2core_fps")
 
 
+#: ``--precision``: as ``vidstyle webcam --precision`` (default: LiveConfig.precision, auto = bf16 where native).
+PRECISION = "auto"
+
+
 def lite_styliser(device: str = "cpu"):
     """(styliser, description): a trained lite model from models/ if present, else a random-init lite net."""
     from vidstyle.weights import list_models, write_card
@@ -46,15 +50,20 @@ def lite_styliser(device: str = "cpu"):
     from vidstyle.stylise.feedforward import FeedForwardStyliser
     from vidstyle.weights import save_safetensors
 
+    from vidstyle.commands.webcam import live_precision
+
+    precision = live_precision(PRECISION)
     trained = [m for m in list_models() if m.arch == "lite"]
     if trained:
-        return FeedForwardStyliser(trained[0].path, device=device), f"trained lite model {trained[0].name}"
+        st = FeedForwardStyliser(trained[0].path, device=device, precision=precision)
+        return st, f"trained lite model {trained[0].name} ({st.precision})"
     torch.manual_seed(0)
     net = build_net("lite")
     path = Path(tempfile.mkdtemp()) / "random-lite.safetensors"
     sha = save_safetensors(net.state_dict(), path, metadata=net.spec.to_metadata())
     write_card(path, {"name": "random-lite", "arch": "lite", "weights": {"sha256": sha}})
-    return FeedForwardStyliser(path, device=device), "random-init lite net (no trained lite model in models/ yet)"
+    st = FeedForwardStyliser(path, device=device, precision=precision)
+    return st, f"random-init lite net (no trained lite model in models/ yet; {st.precision})"
 
 
 def pick_clip(wanted: str) -> Path:
@@ -81,8 +90,8 @@ def run_config(name: str, clip: Path, size, internal, seconds: float, smooth: bo
     if STYLE is not None:  # exactly what `vidstyle webcam --style STYLE [--generator G]` builds
         from vidstyle.commands.webcam import load_live_styles
 
-        stylisers, names = load_live_styles([STYLE], "cpu", GENERATOR)
-        styliser, model = stylisers[0], f"any-style generator, {names[0]}"
+        stylisers, names = load_live_styles([STYLE], "cpu", GENERATOR, PRECISION)
+        styliser, model = stylisers[0], f"any-style generator, {names[0]} ({stylisers[0].precision})"
     else:
         styliser, model = lite_styliser()
     cfg = LiveConfig(size=size, internal_size=internal, smooth=smooth)
@@ -145,9 +154,11 @@ def main() -> None:
                         help="run the style-embedding network (--method magenta) with this painting instead of a lite model")
     parser.add_argument("--generator", default=None,
                         help="with --style: as `vidstyle webcam --generator` (magenta = the teacher's own generator)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="as `vidstyle webcam --precision` (auto: bf16 where the CPU has it natively)")
     args = parser.parse_args()
-    global STYLE, GENERATOR
-    STYLE, GENERATOR = args.style, args.generator
+    global STYLE, GENERATOR, PRECISION
+    STYLE, GENERATOR, PRECISION = args.style, args.generator, args.precision
 
     from vidstyle.live import set_live_threads
 

@@ -251,3 +251,26 @@ def test_shipped_magenta_temporal_card_and_checksum():
     net = load_generator_weights(weights)
     with torch.no_grad():
         assert net(torch.rand(1, 3, 24, 24), torch.zeros(1, 100)).shape == (1, 3, 24, 24)
+
+
+def test_cli_magenta_finetune_defaults_to_the_shipped_recipe(tmp_path, monkeypatch):
+    """``train-multistyle --arch magenta`` without weights/steps trains the recipe of ``models/magenta-temporal``;
+    given options win; the Johnson generators keep their own defaults."""
+    from typer.testing import CliRunner
+
+    import vidstyle.train.teacher as teacher
+    from vidstyle.cli import app
+    from vidstyle.config import MAGENTA_TEMPORAL_RECIPE
+
+    seen = {}
+
+    def capture(**kw):
+        seen["cfg"] = kw["cfg"]
+        return {"final_losses": {}, "arch": "magenta", "training": {"steps": 1, "paintings": []}}
+
+    monkeypatch.setattr(teacher, "finetune_magenta_temporal", capture)
+    args = ["train-multistyle", "--styles", str(tmp_path), "--content", str(tmp_path), "--out", str(tmp_path / "m.safetensors")]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert {k: getattr(seen["cfg"], k) for k in MAGENTA_TEMPORAL_RECIPE} == MAGENTA_TEMPORAL_RECIPE
+    assert CliRunner().invoke(app, [*args, "--temporal-weight", "5", "--steps", "7"]).exit_code == 0
+    assert (seen["cfg"].temporal_weight, seen["cfg"].steps, seen["cfg"].feature_weight) == (5.0, 7, 1.0)

@@ -105,7 +105,7 @@ def train_multistyle(
     content: Annotated[list[Path], typer.Option("--content", help="Folder of training photos (repeatable).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights to write, models/NAME.safetensors (+ NAME.json card).")],
     video: Annotated[Optional[Path], typer.Option(help="Folder of DAVIS-style sequences for real frame pairs.")] = None,
-    arch: Annotated[MultiArch, typer.Option(help="magenta: fine-tune the Ghiasi et al. generator itself (temporal loss + L1 to its frozen copy); johnson / johnson-half / johnson-lite: train a style-conditioned Johnson generator (widths 32/16/8) by distillation from it.")] = MultiArch.magenta,  # type: ignore[attr-defined]
+    arch: Annotated[MultiArch, typer.Option(help="magenta: fine-tune the Ghiasi et al. generator itself (temporal loss + L1 and VGG features to its frozen copy; unset options default to the shipped magenta-temporal recipe: temporal weight 60, feature weight 1, lr 5e-5, 192 px, 400 steps); johnson / johnson-half / johnson-lite: train a style-conditioned Johnson generator (widths 32/16/8) by distillation from it.")] = MultiArch.magenta,  # type: ignore[attr-defined]
     encoder: Annotated[Encoder, typer.Option(help="Johnson generators: the style encoder e_ψ — ghiasi (the teacher's predictor, frozen) or gram (VGG-Gram → FC, trained with the generator).")] = Encoder.ghiasi,  # type: ignore[attr-defined]
     init: Annotated[Optional[str], typer.Option(help="Johnson generators: start from this trained generator (name or file).")] = None,
     freeze_generator: Annotated[bool, typer.Option("--freeze-generator", help="With --init and a gram encoder: fine-tune only the encoder (the seed's second phase).")] = False,
@@ -119,7 +119,7 @@ def train_multistyle(
     lr: Annotated[Optional[float], typer.Option(min=0.0)] = None,
     pixel_weight: Annotated[Optional[float], typer.Option(min=0.0, help="L1 to the frozen teacher's output.")] = None,
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight.")] = None,
-    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="VGG relu2_2/relu3_1 feature loss to the teacher's output (default 1 for the Johnson generators, 0 for magenta).")] = None,
+    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="VGG relu2_2/relu3_1 feature loss to the teacher's output (default 1).")] = None,
     style_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Johnson generators: Gram style loss against the painting itself (default 0: distillation only).")] = None,
     video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
@@ -151,9 +151,12 @@ def train_multistyle(
     if not johnson and (style_weight or init or freeze_generator or encoder.value != "ghiasi"):
         raise VidstyleError("--style-weight, --encoder, --init and --freeze-generator are for the "
                             "Johnson generators (--arch johnson…)")
-    cfg = replace(TrainConfig(), size=size, steps=steps, batch_size=batch_size, lr=lr, pixel_weight=pixel_weight,
-                  temporal_weight=temporal_weight if temporal_weight is not None else (10.0 if johnson else 150.0),
-                  feature_weight=feature_weight if feature_weight is not None else (1.0 if johnson else 0.0),
+    from ..config import MAGENTA_TEMPORAL_RECIPE
+
+    base = TrainConfig() if johnson else replace(TrainConfig(), **MAGENTA_TEMPORAL_RECIPE)
+    cfg = replace(base, size=size, steps=steps, batch_size=batch_size, lr=lr, pixel_weight=pixel_weight,
+                  temporal_weight=temporal_weight if temporal_weight is not None or not johnson else 10.0,
+                  feature_weight=feature_weight if feature_weight is not None or not johnson else 1.0,
                   style_weight=(style_weight or 0.0) if johnson else None,
                   video_fraction=video_fraction, synthetic_pairs=False, checkpoint_every=checkpoint_every, seed=seed)
     if johnson:
