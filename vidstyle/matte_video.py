@@ -163,7 +163,7 @@ class _Reader:
     def __iter__(self) -> Iterator[Any]:
         for batch in self._inner:
             mattes = self._owner.source.for_indices(list(batch.indices))
-            self._owner.current = dict(zip(batch.indices, mattes.split(1)))
+            self._owner.hold(dict(zip(batch.indices, mattes.split(1))))
             for k, pts in enumerate(batch.pts):
                 self._owner.remember(pts, batch.frames[k:k + 1], mattes[k:k + 1])
             yield batch
@@ -198,10 +198,26 @@ class MatteCompositor:
         self.source, self.spool = source, spool
         self.pending: collections.deque[tuple[int, Any, Any]] = collections.deque()
         self._count = 0
-        self.current: dict[int, torch.Tensor] = {}  # the mattes of the batch being stylised, by frame index
+        # the mattes of the last HELD_BATCHES batches read, by frame index: the pipeline reads batch k+1 (its flow
+        # runs ahead on a worker thread, vidstyle.pipeline.observed_batches) while batch k is stylised
+        self.current: dict[int, torch.Tensor] = {}
+        self._held: collections.deque[list[int]] = collections.deque()
+
+    #: Batches whose mattes :meth:`matte_at` still answers for (the one being stylised and the one read ahead).
+    HELD_BATCHES = 2
+
+    def hold(self, mattes: dict[int, torch.Tensor]) -> None:
+        """Remember a newly read batch's mattes (``{frame index: 1×1×H×W}``), forgetting the oldest beyond
+        :data:`HELD_BATCHES` batches."""
+        self.current.update(mattes)
+        self._held.append(list(mattes))
+        while len(self._held) > self.HELD_BATCHES:
+            for index in self._held.popleft():
+                if index not in mattes:
+                    self.current.pop(index, None)
 
     def matte_at(self, index: int) -> torch.Tensor | None:
-        """``1×1×H×W`` matte of source frame ``index`` of the batch being stylised (for masked losses), or None."""
+        """``1×1×H×W`` matte of source frame ``index`` of a batch being stylised (for masked losses), or None."""
         return self.current.get(index)
 
     def reader(self, reader: Any) -> _Reader:
