@@ -189,3 +189,19 @@ def test_cli_run_mask_errors(cli, tmp_path, clip):
     short = _write_video(tmp_path / "m.mkv", [_matte_array(0)])
     code, _, err = cli("run", clip, "--model", "x", "--mask", short, "-o", tmp_path / "o.mp4")
     assert code == 1 and "frame-aligned" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_compositor_answers_for_the_batch_being_stylised_and_the_one_read_ahead():
+    """The pipeline reads batch k+1 while batch k is stylised (``observed_batches``): ``matte_at`` keeps answering
+    for both, and forgets older batches."""
+    import torch
+
+    from vidstyle.matte_video import MatteCompositor
+
+    comp = MatteCompositor(source=None)  # type: ignore[arg-type]  # hold/matte_at do not touch the source
+    batches = [{i: torch.full((1, 1, 2, 2), float(i)) for i in range(k, k + 2)} for k in (0, 2, 4)]
+    comp.hold(batches[0])
+    comp.hold(batches[1])
+    assert comp.matte_at(0) is not None and comp.matte_at(3) is not None
+    comp.hold(batches[2])
+    assert comp.matte_at(1) is None and float(comp.matte_at(2)[0, 0, 0, 0]) == 2 and comp.matte_at(5) is not None
