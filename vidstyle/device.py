@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -41,9 +42,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def cpu_flags() -> set[str] | None:
-    """The CPU's feature flags from ``/proc/cpuinfo`` (x86 ``flags``, Arm ``Features``); None where that file
-    does not exist (macOS, Windows)."""
+@functools.cache
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (x86 ``flags``, Arm ``Features``), read once; None where that
+    file does not exist (macOS, Windows)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -52,7 +54,7 @@ def cpu_flags() -> set[str] | None:
     for line in text.splitlines():
         if line.startswith(("flags", "Features")):
             flags.update(line.split(":", 1)[-1].split())
-    return flags
+    return frozenset(flags)
 
 
 def use_all_cores() -> int:

@@ -41,6 +41,7 @@ A 1000-frame 1080p clip spools ~15 GB; 4K needs 4× that on disk but no more RAM
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from dataclasses import dataclass
@@ -452,10 +453,11 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
     cuts_seen = 0  # state.cuts runs one batch ahead (observed_batches)
     total = info.frame_count if info is not None else None
     with Spool(cfg.memory_mb * 2**20, spool_dir, "keyframes") as spool, \
-            progress_bar(total, "keyframes 1/2", enabled=progress) as bar:
+            progress_bar(total, "keyframes 1/2", enabled=progress) as bar, \
+            contextlib.closing(observed_batches(reader, state, timer)) as batches:  # next batch's flow on a worker
         carrier: Carrier | None = None
         first: int | None = None
-        for batch, observations in observed_batches(reader, state, timer):  # the next batch's flow on a worker thread
+        for batch, observations in batches:
             frames = batch.frames
             first = batch.indices[0] if first is None else first
             cuts_seen += sum(obs.cut for obs in observations)

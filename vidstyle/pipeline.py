@@ -140,19 +140,13 @@ def observed_batches(reader: Iterable[FrameBatch], state: TemporalState, timer: 
         with timer("decode"):
             batch = next(batches, None)
         pending = pool.submit(observe, batch) if batch is not None else None
-        try:
-            while pending is not None:
-                with timer("flow"):
-                    ready = pending.result()
-                with timer("decode"):
-                    batch = next(batches, None)
-                pending = pool.submit(observe, batch) if batch is not None else None
-                yield ready
-        finally:
-            if pending is not None:  # the caller stopped early (error, interrupt): let the worker finish
-                pending.cancel()
-                with contextlib.suppress(Exception):
-                    pending.result()
+        while pending is not None:  # closed early (error, interrupt): leaving the pool waits for the worker
+            with timer("flow"):
+                ready = pending.result()
+            with timer("decode"):
+                batch = next(batches, None)
+            pending = pool.submit(observe, batch) if batch is not None else None
+            yield ready
 
 
 def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEstimator | None,
@@ -190,57 +184,57 @@ def run_pipeline(reader, writer, styliser: Styliser, *, flow_estimator: FlowEsti
     cuts = 0  # seen by the loop (the worker thread's state.cuts runs one batch ahead)
     total = info.frame_count if info is not None else None
     start = time.perf_counter()
-    with progress_bar(total, description, enabled=progress) as bar:
-        with contextlib.closing(observed_batches(reader, state, timer)) as batches:
-            for batch, observations in batches:
-                cuts += sum(obs.cut for obs in observations)
-                frames = batch.frames
-                indices = list(batch.indices) or list(range(stats.processed, stats.processed + len(frames)))
-                if mode is TemporalMode.SEQUENTIAL:  # one frame at a time, with the previous output and its flow
+    with progress_bar(total, description, enabled=progress) as bar, \
+            contextlib.closing(observed_batches(reader, state, timer)) as batches:
+        for batch, observations in batches:
+            cuts += sum(obs.cut for obs in observations)
+            frames = batch.frames
+            indices = list(batch.indices) or list(range(stats.processed, stats.processed + len(frames)))
+            if mode is TemporalMode.SEQUENTIAL:  # one frame at a time, with the previous output and its flow
+                outputs = []
+                for i, obs in enumerate(observations):
+                    if obs.cut:
+                        styliser.reset()
+                    styliser.set_frames(indices[i:i + 1])
+                    with timer("stylise"):
+                        out = follow_exposure(styliser.stylise(frames[i:i + 1], state.frame_state(obs)),
+                                              frames[i:i + 1], temporal_cfg)
+                    state.commit(out)
+                    outputs.append(out)
+                result = torch.cat(outputs)
+            else:
+                # Split the batch at cuts so that reset() lands exactly on a shot's first frame
+                # (stateless stylisers ignore it; stateful ones, e.g. colour matching, start afresh).
+                starts = [0] + [i for i, obs in enumerate(observations) if obs.cut and i > 0] + [len(observations)]
+                with timer("stylise"):
+                    parts = []
+                    for a, b in itertools.pairwise(starts):
+                        if observations[a].cut:
+                            styliser.reset()
+                        window = None
+                        if mode is TemporalMode.SELF_CONSISTENT:  # the flows estimated above, once
+                            window = FrameState(window=(state.frame_state(observations[a]),
+                                                        *(o.state for o in observations[a + 1:b])))
+                        styliser.set_frames(indices[a:b])  # strength / style curves (vidstyle.schedule)
+                        parts.append(styliser.stylise(frames[a:b], window))
+                    stylised = follow_exposure(torch.cat(parts), frames, temporal_cfg)
+                with timer("blend"):
                     outputs = []
                     for i, obs in enumerate(observations):
-                        if obs.cut:
-                            styliser.reset()
-                        styliser.set_frames(indices[i:i + 1])
-                        with timer("stylise"):
-                            out = follow_exposure(styliser.stylise(frames[i:i + 1], state.frame_state(obs)),
-                                                  frames[i:i + 1], temporal_cfg)
+                        # Self-consistent stylisers are not blended again.
+                        out = stylised[i:i + 1] if mode is TemporalMode.SELF_CONSISTENT else \
+                            schedule.apply(stylised[i:i + 1], state.blend(stylised[i:i + 1], obs), indices[i])
                         state.commit(out)
                         outputs.append(out)
                     result = torch.cat(outputs)
-                else:
-                    # Split the batch at cuts so that reset() lands exactly on a shot's first frame
-                    # (stateless stylisers ignore it; stateful ones, e.g. colour matching, start afresh).
-                    starts = [0] + [i for i, obs in enumerate(observations) if obs.cut and i > 0] + [len(observations)]
-                    with timer("stylise"):
-                        parts = []
-                        for a, b in itertools.pairwise(starts):
-                            if observations[a].cut:
-                                styliser.reset()
-                            window = None
-                            if mode is TemporalMode.SELF_CONSISTENT:  # the flows estimated above, once
-                                window = FrameState(window=(state.frame_state(observations[a]),
-                                                            *(o.state for o in observations[a + 1:b])))
-                            styliser.set_frames(indices[a:b])  # strength / style curves (vidstyle.schedule)
-                            parts.append(styliser.stylise(frames[a:b], window))
-                        stylised = follow_exposure(torch.cat(parts), frames, temporal_cfg)
-                    with timer("blend"):
-                        outputs = []
-                        for i, obs in enumerate(observations):
-                            # Self-consistent stylisers are not blended again.
-                            out = stylised[i:i + 1] if mode is TemporalMode.SELF_CONSISTENT else \
-                                schedule.apply(stylised[i:i + 1], state.blend(stylised[i:i + 1], obs), indices[i])
-                            state.commit(out)
-                            outputs.append(out)
-                        result = torch.cat(outputs)
-                keep = max(0, min(len(batch.pts), discard_first - stats.processed))
-                stats.processed += len(batch.pts)
-                with timer("encode"):
-                    if keep < len(batch.pts):
-                        writer.write(result[keep:], list(batch.pts[keep:]))
-                        stats.frames += len(batch.pts) - keep
-                elapsed = time.perf_counter() - start
-                bar.update(len(batch.pts), fps=stats.processed / max(elapsed, 1e-9), cuts=cuts)
+            keep = max(0, min(len(batch.pts), discard_first - stats.processed))
+            stats.processed += len(batch.pts)
+            with timer("encode"):
+                if keep < len(batch.pts):
+                    writer.write(result[keep:], list(batch.pts[keep:]))
+                    stats.frames += len(batch.pts) - keep
+            elapsed = time.perf_counter() - start
+            bar.update(len(batch.pts), fps=stats.processed / max(elapsed, 1e-9), cuts=cuts)
     stats.seconds = time.perf_counter() - start
     stats.fps = stats.processed / max(stats.seconds, 1e-9)
     stats.stage_ms = timer.per_frame_ms(stats.processed)

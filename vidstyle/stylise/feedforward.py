@@ -26,15 +26,38 @@ from .base import FrameState, Styliser, TemporalMode
 from .registry import BuildRequest
 
 
-def resolve_bf16(precision: str, backend: str, device: torch.device) -> tuple[bool, str]:
-    """``(run in bf16, note)`` for a network (:func:`vidstyle.nets.bf16.bf16_choice`); bf16 runs on the torch
-    backend, so ``--backend onnx --precision bf16`` is a user error."""
+def resolve_precision(precision: str, backend: str, device: torch.device, compile: bool) -> tuple[str, str, str]:
+    """``(precision, backend, note)`` a feed-forward or style-embedding network runs with.
+
+    bf16 (:func:`vidstyle.nets.bf16.bf16_choice`) runs on the torch backend; without native bf16 it becomes fp32
+    with a note. Otherwise ``backend`` is resolved by :func:`pick_backend` and the returned precision (``fp32``,
+    ``int8`` or ``auto``) is left for the onnxruntime graph (:func:`vidstyle.nets.int8.int8_graph`) to settle.
+
+    Raises:
+        VidstyleError: bf16 with ``--backend onnx``, or int8 on the CPU with a backend other than onnx.
+    """
     from ..nets.bf16 import bf16_choice
 
     if precision == "bf16" and backend == "onnx":
         raise VidstyleError("bf16 runs on the torch backend; use --backend torch (or auto) with --precision bf16")
     bf16, note = bf16_choice(precision, device, backend)
-    return bf16, note
+    if bf16:
+        return "bf16", "torch", note
+    precision = "fp32" if precision == "bf16" else precision  # no native bf16: fp32, noted
+    backend = pick_backend(backend, device, compile and precision == "fp32")
+    if precision == "int8" and backend != "onnx" and device.type == "cpu":
+        raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
+    return precision, backend, note
+
+
+def backend_label(backend: str, precision: str, compiled: bool) -> str:
+    """The method line's note on how a network runs: `` (onnxruntime, int8)``, `` (torch, bf16)``,
+    `` (torch.compile)`` or nothing for eager fp32 torch."""
+    if backend == "onnx":
+        return f" (onnxruntime, {precision})"
+    if precision == "bf16":
+        return f" ({'torch.compile' if compiled else 'torch'}, bf16)"
+    return " (torch.compile)" if compiled else ""
 
 
 def pick_backend(backend: str, device: torch.device, compile: bool = False) -> str:
@@ -81,13 +104,10 @@ class FeedForwardStyliser(Styliser):
         self.internal_size, self.scale, self.tile = internal_size, float(scale), tile
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        bf16, note = resolve_bf16(precision, backend, self.device)
-        precision = "fp32" if precision == "bf16" and not bf16 else precision  # no native bf16: fp32, noted
-        self.backend = backend = "torch" if bf16 else pick_backend(backend, self.device, compile and precision == "fp32")
-        self.precision, self.precision_note = ("bf16" if bf16 else "fp32"), note
-        if precision == "int8" and backend != "onnx" and self.device.type == "cpu":
-            raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
-        if backend == "onnx" and not bf16:
+        precision, self.backend, self.precision_note = resolve_precision(precision, backend, self.device, compile)
+        bf16 = precision == "bf16"
+        self.precision = "bf16" if bf16 else "fp32"  # the onnx graph below may make it int8
+        if self.backend == "onnx":
             if self.device.type != "cpu":
                 raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
             from ..nets.int8 import int8_graph
@@ -180,10 +200,7 @@ def build_fast(request: BuildRequest) -> tuple[Styliser, str]:
     optimise = request.optimise or OptimiseConfig()
     styliser = FeedForwardStyliser(model, device=device, backend=request.backend, compile=compile,
                                    precision=request.precision, scale=optimise.style_scale, tile=optimise.tile)
-    compiled = styliser.backend == "torch" and compile
-    where = (f" (onnxruntime, {styliser.precision})" if styliser.backend == "onnx" else
-             f" ({'torch.compile' if compiled else 'torch'}, bf16)" if styliser.precision == "bf16" else
-             " (torch.compile)" if compiled else "")
+    where = backend_label(styliser.backend, styliser.precision, styliser.backend == "torch" and compile)
     note = f"; {styliser.precision_note}" if styliser.precision_note else ""
     side = tiled_side(optimise, request.frame_size, styliser.internal_size)
     if side is not None:  # tiles run on the eager fused network, whatever the backend

@@ -29,6 +29,7 @@ from ..colour import luminance_transfer, match_colour
 from ..config import OptimiseConfig, allowed_values
 from ..device import compile_for_inference
 from ..errors import VidstyleError
+from ..nets.bf16 import Bf16Net
 from ..nets.magenta import STYLE_SIZE, StylePredictor, StyleTransformer, fuse_magenta, load_predictor, load_transformer
 from ..nets.tiling import run_network, scaled_size, should_tile
 from .arbitrary import COLOUR_MODES, _as_image, _colour_mode
@@ -123,16 +124,12 @@ class MagentaStyliser(Styliser):
         self._generator = generator
         self.style_images = [_as_image(s) for s in styles]
 
-        from .feedforward import BACKENDS, pick_backend, resolve_bf16
+        from .feedforward import BACKENDS, resolve_precision
 
         if backend not in BACKENDS:
             raise VidstyleError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-        bf16, note = resolve_bf16(precision, backend, self.device)
-        precision = "fp32" if precision == "bf16" and not bf16 else precision  # no native bf16: fp32, noted
-        self.backend = "torch" if bf16 else pick_backend(backend, self.device, compile and precision == "fp32")
-        self.precision, self.precision_note = ("bf16" if bf16 else "fp32"), note
-        if precision == "int8" and self.backend != "onnx" and self.device.type == "cpu":
-            raise VidstyleError("int8 runs through onnxruntime; use --backend onnx (or auto) with --precision int8")
+        precision, self.backend, self.precision_note = resolve_precision(precision, backend, self.device, compile)
+        self.precision = "bf16" if precision == "bf16" else "fp32"  # the onnx graph below may make it int8
         if self.backend == "onnx":
             if self.device.type != "cpu":
                 raise VidstyleError("the onnx backend runs on the CPU; use --device cpu or --backend torch")
@@ -148,13 +145,7 @@ class MagentaStyliser(Styliser):
             self._fused: torch.nn.Module | None = None  # the eager generator, fused when a frame needs tiles
         else:
             self._fused = _fast_form(generator).to(self.device)
-            if bf16:
-                from ..nets.bf16 import Bf16Net
-
-                untiled: torch.nn.Module = Bf16Net(self._fused)
-                self._fused = None  # tiles run an fp32 fused copy, made when a frame needs them
-            else:
-                untiled = self._fused
+            untiled = Bf16Net(self._fused) if precision == "bf16" else self._fused  # tiles run the fp32 fused net
             self._generate = compile_for_inference(untiled) if compile else untiled
         self._style_zs: list[torch.Tensor] | None = None  # one 1×100 embedding per style
         self._style_z: torch.Tensor | None = None  # their blend by ``weights``
@@ -271,21 +262,18 @@ def can_serve_magenta(request: BuildRequest) -> str | None:
 def build_magenta(request: BuildRequest) -> tuple[Styliser, str]:
     # ``--compile auto`` asks for torch.compile on long clips; for this small generator onnxruntime measured faster
     # (640×360: 79 ms vs 108 ms compiled, benchmarks/RESULTS.md), so only an explicit ``--backend torch`` compiles.
+    from .feedforward import backend_label, network_notes, tiled_side
+
     optimise = request.optimise or OptimiseConfig()
+    compile = request.compile and request.backend == "torch"
     colour = optimise.preserve_color if optimise.preserve_color != "none" else False
     styliser = MagentaStyliser(list(request.styles), style_weights=optimise.style_blend, strength=optimise.strength,
                                preserve_color=colour, style_view=optimise.style_view, device=request.device,
-                               backend=request.backend, compile=request.compile and request.backend == "torch",
-                               precision=request.precision, scale=optimise.style_scale, tile=optimise.tile,
-                               transformer=request.model)
-    compiled = request.compile and request.backend == "torch"
-    how = {"onnx": f" (onnxruntime, {styliser.precision})",
-           "torch": f" ({'torch.compile' if compiled else 'torch'}, bf16)" if styliser.precision == "bf16" else
-           " (torch.compile)" if compiled else ""}[styliser.backend]
+                               backend=request.backend, compile=compile, precision=request.precision,
+                               scale=optimise.style_scale, tile=optimise.tile, transformer=request.model)
+    how = backend_label(styliser.backend, styliser.precision, compile)
     if styliser.precision_note:
         how += f"; {styliser.precision_note}"
-    from .feedforward import network_notes, tiled_side
-
     if tiled_side(optimise, request.frame_size) is not None:  # tiles run on the eager generator, whatever the backend
         how = ""
     strength = f", strength {optimise.strength:g}" if optimise.strength < 1 else ""
