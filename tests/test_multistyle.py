@@ -253,7 +253,7 @@ def test_shipped_magenta_temporal_card_and_checksum():
         assert net(torch.rand(1, 3, 24, 24), torch.zeros(1, 100)).shape == (1, 3, 24, 24)
 
 
-def test_cli_magenta_finetune_defaults_to_the_shipped_recipe(tmp_path, monkeypatch):
+def test_cli_magenta_finetune_defaults_to_the_shipped_recipe(tmp_path, monkeypatch, cli):
     """``train-multistyle --arch magenta`` without weights/steps trains the recipe of ``models/magenta-temporal``;
     given options win; the Johnson generators keep their own defaults."""
     from typer.testing import CliRunner
@@ -274,3 +274,15 @@ def test_cli_magenta_finetune_defaults_to_the_shipped_recipe(tmp_path, monkeypat
     assert {k: getattr(seen["cfg"], k) for k in MAGENTA_TEMPORAL_RECIPE} == MAGENTA_TEMPORAL_RECIPE
     assert CliRunner().invoke(app, [*args, "--temporal-weight", "5", "--steps", "7"]).exit_code == 0
     assert (seen["cfg"].temporal_weight, seen["cfg"].steps, seen["cfg"].feature_weight) == (5.0, 7, 1.0)
+    assert CliRunner().invoke(app, [*args, "--feature-layers", "relu1_1, relu2_1"]).exit_code == 0
+    assert seen["cfg"].feature_layers == ("relu1_1", "relu2_1")
+    code, _, err = cli(*args, "--feature-layers", "relu2_1,relu9_9")
+    assert code == 1 and "unknown VGG-19 layer 'relu9_9'" in err and "Traceback" not in err
+
+
+def test_feature_layers_are_validated_by_the_config():
+    """Off the default, every feature layer must be a VGG-19 layer; an empty list is refused."""
+    assert TrainConfig(feature_layers=("relu1_1", "relu3_1")).feature_layers == ("relu1_1", "relu3_1")
+    for bad in [("relu1_1", "conv9_1"), ()]:
+        with pytest.raises(VidstyleError, match="feature_layers"):
+            TrainConfig(feature_layers=bad)

@@ -130,6 +130,13 @@ def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
         raise VidstyleError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
+def parse_names(text: str | None) -> tuple[str, ...] | None:
+    """``"relu1_1, relu2_1"`` → ``("relu1_1", "relu2_1")`` (validated by the config that receives them)."""
+    if text is None:
+        return None
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def default_output(content: Path, styles: list[Path], suffix: str) -> Path:
     """``photo.jpg`` + ``starry.jpg`` → ``photo__starry.png`` in the current folder."""
     return Path(f"{content.stem}__{'+'.join(s.stem for s in styles)}{suffix}")
@@ -143,6 +150,8 @@ DeviceOpt = Annotated[str, typer.Option(metavar="DEVICE", callback=_device_callb
                                         help="auto, cpu, cuda, cuda:N or mps; auto takes CUDA when present.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing output.")]
 SeedOpt = Annotated[Optional[int], typer.Option(help="Random seed (noise init, reproducible results).")]
+FeatureLayersOpt = Annotated[Optional[str], typer.Option(
+    metavar="LAYERS", help="Distillation: the VGG-19 layers of the feature loss, comma-separated (default relu2_2,relu3_1).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no method line.")]
 
 

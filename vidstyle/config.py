@@ -183,6 +183,21 @@ class _Checks:
         if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
             self.fail(key, f"must be a list of names, got {value!r}")
 
+    def vgg_layers(self, key: str) -> None:
+        """A list of VGG-19 layer names (``relu2_2``…, :data:`vidstyle.nets.vgg.LAYER_NAMES`); checked against the
+        network only off the default, so that building a default config imports no torch."""
+        self.names(key)
+        value = getattr(self.cfg, key)
+        if not value:
+            self.fail(key, "must name at least one VGG-19 layer")
+        default = next(f.default for f in dataclasses.fields(self.cfg) if f.name == key)
+        if value != default:
+            from .nets.vgg import LAYER_INDEX
+
+            unknown = [v for v in value if v not in LAYER_INDEX]
+            if unknown:
+                self.fail(key, f"unknown VGG-19 layer {unknown[0]!r}; use names like relu2_1 or conv3_1")
+
 
 def _preset_names() -> list[str]:
     from .media.codecs import PRESETS
@@ -563,6 +578,7 @@ class TrainConfig:
         c.number("video_fraction", 0, 1)
         c.number("pair_noise", 0, optional=True)
         c.choice("flow_method", _flow_names)
+        c.vgg_layers("feature_layers")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import DeviceOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app
+from ..cli import DeviceOpt, FeatureLayersOpt, ForceOpt, QuietOpt, SeedOpt, VggOpt, app, parse_names
 from ..config import MULTISTYLE_ARCHS, MULTISTYLE_ENCODERS, MULTISTYLE_INJECTIONS, TrainConfig
 
 
@@ -39,7 +39,8 @@ def train(
     synthetic_pairs: Annotated[bool, typer.Option("--synthetic-pairs/--video-pairs-only", help="With --video: also make synthetic-motion pairs from the stills for the temporal loss (default), or use real pairs only.")] = True,
     teacher: Annotated[Optional[Path], typer.Option(help="Distil: mimic this trained model (usually with --arch lite), or `magenta` (with --style): the arbitrary-style network's rendering of that painting.")] = None,
     pixel_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Distillation: L1 to the teacher's output.")] = None,
-    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Distillation: VGG relu2_2/relu3_1 feature loss to the teacher's output.")] = None,
+    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Distillation: VGG feature loss to the teacher's output (at --feature-layers).")] = None,
+    feature_layers: FeatureLayersOpt = None,
     video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs when --video is given (default 0.5).")] = None,
     init: Annotated[Optional[str], typer.Option(help="Start from this model's weights (fine-tune another style).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
@@ -69,7 +70,7 @@ def train(
                   lr=lr, style_weight=style_weight, content_weight=content_weight, tv_weight=tv_weight,
                   temporal_weight=temporal_weight, luminance_weight=luminance_weight, pair_noise=pair_noise,
                   synthetic_pairs=synthetic_pairs, pixel_weight=pixel_weight, feature_weight=feature_weight,
-                  video_fraction=video_fraction,
+                  feature_layers=parse_names(feature_layers), video_fraction=video_fraction,
                   checkpoint_every=checkpoint_every, seed=seed)
     common = dict(content=content, out=out, cfg=cfg, video=video, checkpoint=checkpoint, resume=resume,
                   device=device, force=force, progress=not quiet, name=name)
@@ -119,7 +120,8 @@ def train_multistyle(
     lr: Annotated[Optional[float], typer.Option(min=0.0)] = None,
     pixel_weight: Annotated[Optional[float], typer.Option(min=0.0, help="L1 to the frozen teacher's output.")] = None,
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight.")] = None,
-    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="VGG relu2_2/relu3_1 feature loss to the teacher's output (default 1).")] = None,
+    feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="VGG feature loss to the teacher's output, at --feature-layers (default 1).")] = None,
+    feature_layers: FeatureLayersOpt = None,
     style_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Johnson generators: Gram style loss against the painting itself (default 0: distillation only).")] = None,
     video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
@@ -157,6 +159,7 @@ def train_multistyle(
     cfg = replace(base, size=size, steps=steps, batch_size=batch_size, lr=lr, pixel_weight=pixel_weight,
                   temporal_weight=temporal_weight if temporal_weight is not None or not johnson else 10.0,
                   feature_weight=feature_weight if feature_weight is not None or not johnson else 1.0,
+                  feature_layers=parse_names(feature_layers),
                   style_weight=(style_weight or 0.0) if johnson else None,
                   video_fraction=video_fraction, synthetic_pairs=False, checkpoint_every=checkpoint_every, seed=seed)
     if johnson:
