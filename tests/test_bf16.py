@@ -33,6 +33,57 @@ def test_bf16_output_is_close_to_fp32_and_leaves_the_network_alone():
     assert next(fused.parameters()).dtype == torch.float32  # a copy was cast, not the caller's network
 
 
+def test_channels_last_instance_norm_matches_instance_norm_and_keeps_the_layout():
+    """``instance_norm_cl`` = ``F.instance_norm`` (float32, to 1e-5) for one and several samples, with per-channel,
+    per-sample (N×C) and shared (1×C) affine parameters or none, and its output stays channels-last."""
+    F = torch.nn.functional
+    torch.manual_seed(0)
+    x = (3 * torch.randn(3, 5, 7, 9) + 1).contiguous(memory_format=torch.channels_last)
+    w, b = torch.randn(5), torch.randn(5)
+    cases = [(w, b, w, b), (None, None, None, None)]
+    wn, bn = torch.randn(3, 5), torch.randn(3, 5)
+    cases.append((wn, bn, None, None))  # per sample: compared sample by sample below
+    for weight, bias, ref_w, ref_b in cases:
+        got = bf16.instance_norm_cl(x, weight, bias, 1e-5)
+        assert got.is_contiguous(memory_format=torch.channels_last) and not got.is_contiguous()
+        ref = F.instance_norm(x.contiguous(), weight=ref_w, bias=ref_b, eps=1e-5)
+        if weight is not None and weight.dim() == 2:
+            ref = ref * weight[..., None, None] + bias[..., None, None]
+        torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    shared = bf16.instance_norm_cl(x, w[None], b[None], 1e-5)
+    torch.testing.assert_close(shared, bf16.instance_norm_cl(x, w, b, 1e-5))
+
+
+def test_bf16_net_keeps_channels_last_through_its_norms():
+    """Every ``nn.InstanceNorm2d`` of the copy is replaced, and the activations between layers stay channels-last
+    (a contiguous copy there made every next layer reorder its input: half the full net's time in bf16)."""
+    net = build_net("lite").eval()
+    wrapped = bf16.Bf16Net(net)
+    norms = [m for m in wrapped.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert not norms and any(isinstance(m, bf16.ChannelsLastInstanceNorm) for m in wrapped.modules())
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in net.modules())  # the caller's net is untouched
+    layouts = []
+    for m in wrapped.modules():
+        if isinstance(m, (bf16.ChannelsLastInstanceNorm, torch.nn.ReLU)):
+            m.register_forward_hook(lambda _m, _i, o: layouts.append(o.is_contiguous(memory_format=torch.channels_last)))
+    with torch.inference_mode():
+        wrapped(torch.rand(1, 3, 32, 48))
+    assert layouts and all(layouts)
+
+
+def test_conditional_instance_norm_takes_the_channels_last_path_with_the_same_result():
+    from vidstyle.nets.magenta import CondInstanceNorm
+
+    torch.manual_seed(1)
+    norm = CondInstanceNorm(6, embed_dim=4).eval()
+    x, z = torch.randn(2, 6, 5, 7), torch.randn(2, 4)
+    with torch.inference_mode():
+        ref = norm(x, z)
+        got = norm(x.contiguous(memory_format=torch.channels_last), z)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
 def test_bf16_casts_every_float_argument():
     class TwoInputs(torch.nn.Module):
         def forward(self, x, z):

@@ -132,6 +132,11 @@ class CondInstanceNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last) \
+                and not x.is_contiguous():  # the bf16 path (vidstyle.nets.bf16): keep the layout, 2–9× faster
+            from .bf16 import instance_norm_cl
+
+            return instance_norm_cl(x, self.gamma(z), self.beta(z), self.eps)
         # var_mean rather than F.instance_norm: the ONNX exporter cannot export instance_norm after the fused
         # layers' pixel_shuffle (channel count unknown to it); same cost in eager PyTorch.
         var, mean = torch.var_mean(x, dim=(2, 3), correction=0, keepdim=True)

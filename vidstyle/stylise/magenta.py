@@ -145,7 +145,9 @@ class MagentaStyliser(Styliser):
             self._fused: torch.nn.Module | None = None  # the eager generator, fused when a frame needs tiles
         else:
             self._fused = _fast_form(generator).to(self.device)
-            untiled = Bf16Net(self._fused) if precision == "bf16" else self._fused  # tiles run the fp32 fused net
+            # bf16 runs the plain generator (faster there than the fused forms, vidstyle.nets.bf16); tiles run the
+            # fp32 fused one
+            untiled = Bf16Net(generator) if precision == "bf16" else self._fused
             self._generate = compile_for_inference(untiled) if compile else untiled
         self._style_zs: list[torch.Tensor] | None = None  # one 1×100 embedding per style
         self._style_z: torch.Tensor | None = None  # their blend by ``weights``
