@@ -194,6 +194,9 @@ def test_compile_policy() -> None:
     assert should_compile("auto", 3000, 1280, 720) and not should_compile("auto", 20, 1280, 720)
     assert not should_compile("auto", None, 640, 360)  # unknown length
     assert should_compile("always", 1, 1280, 720) and not should_compile("never", 10**6, 640, 360)
+    # bf16 eager is fast: only clips of ~650+ frames at 640×360 pay back the compilation
+    assert not should_compile("auto", 300, 640, 360, bf16=True) and should_compile("auto", 1200, 640, 360, bf16=True)
+    assert should_compile("always", 1, 640, 360, bf16=True)
 
 
 def test_per_frame_methods_blend_along_a_downscaled_flow():

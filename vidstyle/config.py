@@ -525,13 +525,19 @@ class VideoConfig:
 #: ~70 ms/frame (batch 4) over onnxruntime, its uncompiled path, for 11–16 s (~160 frames at 640×360, ~220 at
 #: 1280×720). 40 M pixels ≈ 170 frames at 640×360 or 43 at 1280×720.
 COMPILE_MIN_PIXELS = 40_000_000
+#: The same threshold when the networks run in bf16 (``--precision bf16``, or ``auto`` on a CPU with native bf16):
+#: there eager inference is already fast and compiling saves less. Measured end to end (benchmarks/RESULTS.md, "bf16
+#: keeps the channels-last layout"): starry-night at 640×360, 241 frames 7.66 fps eager vs 6.57 compiled, 1205
+#: frames 7.65 vs 8.02 — break-even near 600 frames; 150 M pixels ≈ 650 frames at 640×360.
+COMPILE_MIN_PIXELS_BF16 = 150_000_000
 
 
-def should_compile(policy: str, frames: int | None, width: int, height: int) -> bool:
-    """Apply :attr:`VideoConfig.compile` to a clip of ``frames`` frames (None: unknown) at ``width``×``height``."""
+def should_compile(policy: str, frames: int | None, width: int, height: int, bf16: bool = False) -> bool:
+    """Apply :attr:`VideoConfig.compile` to a clip of ``frames`` frames (None: unknown) at ``width``×``height``;
+    ``bf16``: the networks will run in bf16 (a higher threshold)."""
     if policy in ("always", "never"):
         return policy == "always"
-    return frames is not None and frames * width * height >= COMPILE_MIN_PIXELS
+    return frames is not None and frames * width * height >= (COMPILE_MIN_PIXELS_BF16 if bf16 else COMPILE_MIN_PIXELS)
 
 
 @dataclass(frozen=True)

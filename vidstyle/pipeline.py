@@ -354,7 +354,10 @@ def stylise_video(input: str | Path, output: str | Path | None = None, *, styles
         if temporal.enabled:
             estimator = get_estimator(flow.method, flow.weights, device=dev)
         info = reader.info
-        compile = should_compile(video.compile, info.frame_count, info.width, info.height)
+        from .nets.bf16 import bf16_choice
+
+        bf16 = bf16_choice(video.precision, dev, backend)[0]
+        compile = should_compile(video.compile, info.frame_count, info.width, info.height, bf16=bf16)
         styliser, description = build_styliser(method, style_paths, model, optimise=optimise, temporal=temporal,
                                                device=dev, flow_estimator=estimator, backend=backend,
                                                compile=compile, precision=video.precision, fps=info.fps,
