@@ -77,6 +77,8 @@ def pick_clip(wanted: str) -> Path:
 
 #: ``--style PAINTING``: benchmark the style-embedding network (any painting) instead of a lite model.
 STYLE: Path | None = None
+#: ``--smooth-flow-side``: LiveConfig.smooth_flow_max_side (None: its default).
+SMOOTH_FLOW_SIDE: int | None = None
 #: ``--generator``: as ``vidstyle webcam --generator`` (None: the default any-style lite net when installed).
 GENERATOR: str | None = None
 
@@ -94,7 +96,8 @@ def run_config(name: str, clip: Path, size, internal, seconds: float, smooth: bo
         styliser, model = stylisers[0], f"any-style generator, {names[0]} ({stylisers[0].precision})"
     else:
         styliser, model = lite_styliser()
-    cfg = LiveConfig(size=size, internal_size=internal, smooth=smooth)
+    side = {} if SMOOTH_FLOW_SIDE is None else {"smooth_flow_max_side": SMOOTH_FLOW_SIDE or None}  # 0: full size
+    cfg = LiveConfig(size=size, internal_size=internal, smooth=smooth, **side)
     source = open_source(str(clip), loop=True)
     recorder = RecordSink(record, size, fps=source.fps or 25, force=True, preset=cfg.record_preset,
                           crf=cfg.record_crf) if record else None
@@ -156,9 +159,14 @@ def main() -> None:
                         help="with --style: as `vidstyle webcam --generator` (magenta = the teacher's own generator)")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                         help="as `vidstyle webcam --precision` (auto: bf16 where the CPU has it natively)")
+    parser.add_argument("--smooth-flow-side", type=int, default=None,
+                        help="long side of the smoothing flow's frames (LiveConfig.smooth_flow_max_side; 0: the internal size; "
+                             "default: LiveConfig's default)")
     args = parser.parse_args()
-    global STYLE, GENERATOR, PRECISION
+    global STYLE, GENERATOR, PRECISION, SMOOTH_FLOW_SIDE
     STYLE, GENERATOR, PRECISION = args.style, args.generator, args.precision
+    if args.smooth_flow_side is not None:
+        SMOOTH_FLOW_SIDE = args.smooth_flow_side
 
     from vidstyle.live import set_live_threads
 

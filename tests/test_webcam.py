@@ -230,9 +230,11 @@ def test_file_source_loops(tmp_path):
 # ---------------------------------------------------------------------------------------------- smoothing
 
 
-def test_flow_smoothing_follows_motion_and_calms_flicker():
-    frames = [frame_to_tensor(np.ascontiguousarray(f[..., ::-1])) for f in make_frames(6, (96, 64), motion=(2, 1))]
-    smoother = LiveSmoother("flow", strength=0.6)
+@pytest.mark.parametrize("flow_side", [None, 64])
+def test_flow_smoothing_follows_motion_and_calms_flicker(flow_side):
+    """Also with the flow estimated on frames downscaled to ``flow_side`` (``LiveConfig.smooth_flow_max_side``)."""
+    frames = [frame_to_tensor(np.ascontiguousarray(f[..., ::-1])) for f in make_frames(6, (128, 96), motion=(2, 1))]
+    smoother = LiveSmoother("flow", strength=0.6, flow_max_side=flow_side)
     # identity styliser on moving content: the blended previous output is warped onto the
     # current frame, so the result stays close to the current frame (no ghosting)
     outs = [smoother(f, f.clone()) for f in frames]
@@ -246,6 +248,22 @@ def test_flow_smoothing_follows_motion_and_calms_flicker():
     smoothed = [smoother(static, r) for r in raw]
     raw_flicker = (raw[-1] - raw[-2]).abs().mean()
     assert (smoothed[-1] - smoothed[-2]).abs().mean() < 0.5 * raw_flicker
+
+
+@pytest.mark.parametrize("flow_side", [None, 64])
+def test_flow_smoothing_damps_flicker_on_moving_content(flow_side):
+    """Per-frame noise on a moving scene is damped only where the previous output is warped along the right flow
+    (measured: 0.021 left of 0.040 with the flow, 0.039 with a zero flow, 0.035 with the downscaled flow's vectors
+    not rescaled), also when the flow comes from frames downscaled to ``flow_side``."""
+    frames = [frame_to_tensor(np.ascontiguousarray(f[..., ::-1])) for f in make_frames(8, (128, 96), motion=(2, 1))]
+    g = torch.Generator().manual_seed(0)
+    noise = [0.05 * torch.randn(frames[0].shape, generator=g) for _ in frames]
+    smoother = LiveSmoother("flow", strength=0.6, flow_max_side=flow_side)
+    outs = [smoother(f, f + n) for f, n in zip(frames, noise)]
+    inner = (..., slice(12, -12), slice(12, -12))
+    left = sum(float((o - f)[inner].abs().mean()) for o, f in zip(outs[2:], frames[2:])) / len(outs[2:])
+    raw = sum(float(n[inner].abs().mean()) for n in noise[2:]) / len(noise[2:])
+    assert left < 0.7 * raw
 
 
 def test_ema_smoothing_only_blends_static_regions():

@@ -667,6 +667,9 @@ class LiveConfig:
     smooth_strength: float = 0.6  # weight of the previous output where it is reliable
     smooth_tolerance: float = 0.08  # mean RGB error at which a pixel no longer counts as reliable
     flow_method: str = "dis-fast"
+    # smoothing flow on frames downscaled to this long side; None: at the internal size. At 640×360 internal 320 saved
+    # ~4 ms per smoothing call alone but no measurable fps in the loop (benchmarks/RESULTS.md, "Live mode … bf16 layout")
+    smooth_flow_max_side: int | None = None
     threads: int | None = None  # torch intra-op threads; None = all cores
     pipelined: bool | None = None  # stylise on a worker thread while rendering; None = only on CUDA (see vidstyle.live)
     # the live networks' CPU precision (torch): auto = bf16 where the CPU has it natively (vidstyle.nets.bf16), else fp32
@@ -690,6 +693,7 @@ class LiveConfig:
         c.number("smooth_strength", 0, 1)
         c.number("smooth_tolerance", 0)
         c.number("threads", 1, integer=True, optional=True)
+        c.number("smooth_flow_max_side", 8, integer=True, optional=True)
         c.choice("flow_method", _flow_names)
         c.choice("record_codec", _codec_names)
         c.choice("record_preset", _preset_names)

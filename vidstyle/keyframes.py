@@ -55,7 +55,7 @@ from .config import KeyframeConfig, TemporalConfig
 from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator, reliability_mask, warp
-from .flow.warp import coords_grid
+from .flow.warp import coords_grid, resize_flow
 from .media.spool import Spool
 from .progress import progress_bar
 from .stylise.base import FrameState, Styliser, TemporalMode
@@ -332,20 +332,10 @@ def from_uint8(a: np.ndarray, device: torch.device | str = "cpu") -> torch.Tenso
 
 def shrink_flow(flow: torch.Tensor, limit: int | None) -> torch.Tensor:
     """A ``1×2×H×W`` pixel flow at long side at most ``limit`` (vectors rescaled; align_corners grids)."""
-    h, w = flow.shape[-2:]
-    if limit is None or max(h, w) <= limit:
-        return flow
-    scale = limit / max(h, w)
-    size = (max(8, round(h * scale)), max(8, round(w * scale)))
-    return _resize_flow(flow, size)
+    from .flow.warp import limited_size
 
-
-def _resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     h, w = flow.shape[-2:]
-    if (h, w) == tuple(size):
-        return flow
-    gain = flow.new_tensor([(size[1] - 1) / max(w - 1, 1), (size[0] - 1) / max(h - 1, 1)]).view(1, 2, 1, 1)
-    return F.interpolate(flow, size=size, mode="bilinear", align_corners=True) * gain
+    return resize_flow(flow, limited_size(h, w, limit))
 
 
 # ---------------------------------------------------------------------------------------------- the passes
@@ -525,7 +515,7 @@ def run_keyframed(reader, writer, fill: Styliser, cfg: KeyframeConfig, *, flow_e
                         cfg.reach is None or carrier.distance < cfg.reach):
                     back = torch.from_numpy(spool.get(t + 1, "back")).to(dev).unsqueeze(0).float()  # type: ignore[arg-type]
                     back_mask = from_uint8(spool.get(t + 1, "back_mask"), dev)  # type: ignore[arg-type]
-                    back = _resize_flow(back, (h, w))
+                    back = resize_flow(back, (h, w))
                     back_mask = F.interpolate(back_mask, size=(h, w), mode="nearest")
                     carrier = carrier.step(back, close_mask(back_mask, cfg.close))
                 else:

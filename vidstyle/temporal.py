@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from .config import TemporalConfig
 from .exposure import luma
 from .flow import FlowEstimator, reliability_mask, warp
+from .flow.warp import resize_flow, shrink_frames
 from .stylise.base import FrameState
 
 #: Bins per colour channel of the cut-detection histogram.
@@ -296,10 +297,7 @@ class TemporalState:
         limit = self.cfg.flow_max_side
         if frames is None or limit is None or max(frames.shape[-2:]) <= limit:
             return None
-        h, w = frames.shape[-2:]
-        scale = limit / max(h, w)
-        size = (max(8, round(h * scale)), max(8, round(w * scale)))
-        return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return shrink_frames(frames, limit)
 
     def _flow(self, current: torch.Tensor, previous: torch.Tensor,
               small_pair: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -322,11 +320,7 @@ class TemporalState:
         mask = reliability_mask(flow, back)
         reliable = matched_fraction(current, previous, flow, mask, self.cfg.cut_match_tolerance).tolist()
         if small:
-            sh, sw = current.shape[-2:]
-            gain = torch.tensor([(w - 1) / max(sw - 1, 1), (h - 1) / max(sh - 1, 1)], device=flow.device,
-                                dtype=flow.dtype).view(1, 2, 1, 1)  # align_corners=True pixel grids
-            flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=True) * gain
-            back = F.interpolate(back, size=(h, w), mode="bilinear", align_corners=True) * gain
+            flow, back = resize_flow(flow, (h, w)), resize_flow(back, (h, w))
             mask = F.interpolate(mask, size=(h, w), mode="nearest")
         return flow, mask, back, reliable
 

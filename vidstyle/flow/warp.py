@@ -86,4 +86,32 @@ def reliability_mask(forward: torch.Tensor, backward: torch.Tensor) -> torch.Ten
     return (consistent & smooth & inside_frame(forward)).to(forward.dtype)
 
 
-__all__ = ["coords_grid", "warp", "inside_frame", "reliability_mask"]
+def limited_size(h: int, w: int, limit: int | None) -> tuple[int, int]:
+    """``(h, w)`` scaled so the long side is at most ``limit`` (at least 8 px a side; unchanged when it fits)."""
+    if limit is None or max(h, w) <= limit:
+        return h, w
+    scale = limit / max(h, w)
+    return max(8, round(h * scale)), max(8, round(w * scale))
+
+
+def shrink_frames(frames: torch.Tensor, limit: int | None) -> torch.Tensor:
+    """``N×C×H×W`` images downscaled (bilinear, antialiased) to long side at most ``limit`` — the input of a
+    cheaper flow; unchanged when they fit."""
+    h, w = frames.shape[-2:]
+    size = limited_size(h, w, limit)
+    if size == (h, w):
+        return frames
+    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """An ``N×2×h×w`` pixel flow resampled to ``size = (H, W)``, its vectors rescaled (``align_corners`` pixel grids,
+    the convention of :func:`warp`)."""
+    h, w = flow.shape[-2:]
+    if (h, w) == tuple(size):
+        return flow
+    gain = flow.new_tensor([(size[1] - 1) / max(w - 1, 1), (size[0] - 1) / max(h - 1, 1)]).view(1, 2, 1, 1)
+    return F.interpolate(flow, size=size, mode="bilinear", align_corners=True) * gain
+
+
+__all__ = ["coords_grid", "warp", "inside_frame", "reliability_mask", "limited_size", "shrink_frames", "resize_flow"]
