@@ -1,11 +1,11 @@
 """bfloat16 inference on CPUs with native bf16 arithmetic (``--precision bf16``).
 
 On x86 CPUs with AMX-BF16 or AVX-512 BF16 (and Arm CPUs with the ``bf16`` extension) oneDNN runs PyTorch's
-bf16 convolutions on those units. Measured on 2 cores with AMX (benchmarks/RESULTS.md, "bf16 on the CPU's AMX
-units"): the feed-forward nets 1.5–2.0× (1.9× at 640×360) and the style-embedding generator 1.5–2.0× faster than fused
-fp32 torch, at
-a mean |Δ| of 0.001–0.002 against fp32 — closer than our int8 graphs, and faster. Without those units bf16 is emulated and
-slower than fp32, so ``bf16`` then runs fp32 with a one-line note.
+bf16 convolutions on those units. Measured on 2 cores with AMX (benchmarks/RESULTS.md, "bf16 keeps the channels-last
+layout"): against torch fp32, the full feed-forward net is 3.5–4.2× faster (367 → 88 ms at 640×360), the lite net
+2.4–2.6× and the style-embedding generator 3.2–4.0×, at a mean |Δ| of 0.001–0.002 against fp32 — closer than our int8
+graphs, and faster. Without those units bf16 is emulated and slower than fp32, so ``bf16`` then runs fp32 with a
+one-line note.
 
 A :class:`Bf16Net` holds a bf16 copy of the network in channels-last layout (the layout oneDNN's bf16 kernels
 take without reordering); inputs are cast to bf16 and outputs back to float32, so callers see fp32 tensors.

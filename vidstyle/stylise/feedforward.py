@@ -143,9 +143,9 @@ class FeedForwardStyliser(Styliser):
         if self.device.type == "cuda":
             with torch.autocast("cuda", dtype=torch.float16):
                 y = self._forward(x)
-        else:  # one frame at a time: on 2 CPU cores the full net costs 188 ms/frame in batches of 1 against 252 in
-            # batches of 4 at 640×360 (bf16; fp32 363 vs 490 — benchmarks/RESULTS.md, "bf16"), and a compiled net
-            # then sees one input shape
+        else:  # one frame at a time: on 2 CPU cores the full net costs 88 ms/frame in batches of 1 against 131 in
+            # batches of 4 at 640×360 (bf16; fp32 367 vs 492 — benchmarks/RESULTS.md, "bf16 keeps the channels-last
+            # layout"), and a compiled net then sees one input shape
             y = torch.cat([self._forward(f) for f in x.split(1)])
         return y.float().clamp_(0, 1).to(frames.device)
 
