@@ -311,3 +311,19 @@ def test_dis_on_middlebury_stereo():
     assert endpoint_error(flow, gt, valid) < 2.1  # measured 1.58
     err = (flow - torch.nan_to_num(gt, 0, 0, 0)).norm(dim=1, keepdim=True)[valid]
     assert (err < 1.0).float().mean() > 0.5
+
+
+def test_resize_flow_rescales_the_vectors_and_shrink_frames_fits_the_long_side():
+    """A constant flow keeps pointing at the same place after resizing (align_corners pixel grids), and frames
+    shrink to the requested long side (unchanged when they fit)."""
+    from vidstyle.flow.warp import limited_size, resize_flow, shrink_frames
+
+    flow = torch.tensor([3.0, -2.0]).view(1, 2, 1, 1).expand(1, 2, 48, 64).contiguous()
+    big = resize_flow(flow, (96, 128))
+    assert big.shape == (1, 2, 96, 128)
+    torch.testing.assert_close(big[:, 0], torch.full((1, 96, 128), 3.0 * 127 / 63))
+    torch.testing.assert_close(big[:, 1], torch.full((1, 96, 128), -2.0 * 95 / 47))
+    assert resize_flow(flow, (48, 64)) is flow
+    frames = torch.rand(2, 3, 90, 160)
+    assert shrink_frames(frames, 80).shape == (2, 3, 45, 80) and shrink_frames(frames, 200) is frames
+    assert limited_size(90, 160, None) == (90, 160) and limited_size(10, 1000, 100) == (8, 100)
