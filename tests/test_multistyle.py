@@ -176,6 +176,28 @@ def test_magenta_finetune_with_a_feature_loss(nets, data, tmp_path):
     assert card["training"]["feature_weight"] == 0.5 and card["training"]["feature_layers"] == ["relu2_2", "relu3_1"]
 
 
+def test_magenta_finetune_with_the_style_loss(nets, data, tmp_path):
+    """``--style-weight`` on the magenta fine-tune: a Gram loss against each sampled view's painting joins the
+    distillation (a finite, positive term), and the card records it; without it the card has no style entries."""
+    from vidstyle.nets.vgg import small_vgg
+
+    pred, gen = nets
+    cfg = TrainConfig(size=32, steps=2, batch_size=2, temporal_weight=10.0, style_size=32, lr=1e-3,
+                      synthetic_pairs=False, video_fraction=1.0, held_out=())
+    vgg = small_vgg(cfg.feature_layers + cfg.style_layers)
+    card = finetune_magenta_temporal([data / "paintings"], [data / "photos"], tmp_path / "mts.safetensors", cfg,
+                                     video=data / "video", style_views_per_painting=2, device="cpu", progress=False,
+                                     predictor=pred, transformer=gen, vgg=vgg, style_weight=0.5)
+    assert 0 < card["final_losses"]["style"] < float("inf")
+    assert card["training"]["style_weight"] == 0.5 and card["training"]["style_layers"] == list(cfg.style_layers)
+    plain = finetune_magenta_temporal([data / "paintings"], [data / "photos"], tmp_path / "mt0.safetensors",
+                                      TrainConfig(size=32, steps=1, batch_size=2, temporal_weight=10.0,
+                                                  synthetic_pairs=False, video_fraction=1.0, held_out=()),
+                                      video=data / "video", style_views_per_painting=2, device="cpu", progress=False,
+                                      predictor=pred, transformer=gen)
+    assert "style" not in plain["final_losses"] and "style_weight" not in plain["training"]
+
+
 def test_saved_generator_loads_with_identical_outputs(finetuned):
     out, ckpt = finetuned
     card = read_card(out)
@@ -265,7 +287,7 @@ def test_cli_magenta_finetune_defaults_to_the_shipped_recipe(tmp_path, monkeypat
     seen = {}
 
     def capture(**kw):
-        seen["cfg"] = kw["cfg"]
+        seen["cfg"], seen["style_weight"] = kw["cfg"], kw.get("style_weight")
         return {"final_losses": {}, "arch": "magenta", "training": {"steps": 1, "paintings": []}}
 
     monkeypatch.setattr(teacher, "finetune_magenta_temporal", capture)
@@ -274,6 +296,9 @@ def test_cli_magenta_finetune_defaults_to_the_shipped_recipe(tmp_path, monkeypat
     assert {k: getattr(seen["cfg"], k) for k in MAGENTA_TEMPORAL_RECIPE} == MAGENTA_TEMPORAL_RECIPE
     assert CliRunner().invoke(app, [*args, "--temporal-weight", "5", "--steps", "7"]).exit_code == 0
     assert (seen["cfg"].temporal_weight, seen["cfg"].steps, seen["cfg"].feature_weight) == (5.0, 7, 1.0)
+    assert seen["style_weight"] == 0.0  # no style term unless asked for
+    assert CliRunner().invoke(app, [*args, "--style-weight", "0.2"]).exit_code == 0
+    assert seen["style_weight"] == 0.2
     assert CliRunner().invoke(app, [*args, "--feature-layers", "relu1_1, relu2_1"]).exit_code == 0
     assert seen["cfg"].feature_layers == ("relu1_1", "relu2_1")
     code, _, err = cli(*args, "--feature-layers", "relu2_1,relu9_9")

@@ -122,7 +122,7 @@ def train_multistyle(
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight.")] = None,
     feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="VGG feature loss to the teacher's output, at --feature-layers (default 1).")] = None,
     feature_layers: FeatureLayersOpt = None,
-    style_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Johnson generators: Gram style loss against the painting itself (default 0: distillation only).")] = None,
+    style_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Gram style loss of the output against its painting itself, on top of the distillation (default 0: distillation only).")] = None,
     video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file (default ~/.cache/vidstyle/train/NAME.ckpt.pt).")] = None,
@@ -150,9 +150,8 @@ def train_multistyle(
     from ..errors import VidstyleError
 
     johnson = arch.value != "magenta"
-    if not johnson and (style_weight or init or freeze_generator or encoder.value != "ghiasi"):
-        raise VidstyleError("--style-weight, --encoder, --init and --freeze-generator are for the "
-                            "Johnson generators (--arch johnson…)")
+    if not johnson and (init or freeze_generator or encoder.value != "ghiasi"):
+        raise VidstyleError("--encoder, --init and --freeze-generator are for the Johnson generators (--arch johnson…)")
     from ..config import MAGENTA_TEMPORAL_RECIPE
 
     base = TrainConfig() if johnson else replace(TrainConfig(), **MAGENTA_TEMPORAL_RECIPE)
@@ -178,7 +177,7 @@ def train_multistyle(
                                      held_out_styles=tuple(hold_out) if hold_out else HELD_OUT_PAINTINGS,
                                      style_views_per_painting=views, hue=hue, checkpoint=checkpoint, resume=resume,
                                      device=device, force=force, progress=not quiet, flow_cache=flow_cache,
-                                     name=name)
+                                     name=name, style_weight=style_weight or 0.0)
     losses = "  ".join(f"{k} {v:.4g}" for k, v in card["final_losses"].items())
     typer.echo(f"wrote {out} ({card['arch']}, {card['training']['steps']} steps, "
                f"{len(card['training']['paintings'])} paintings; {losses})")

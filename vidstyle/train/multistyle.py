@@ -47,6 +47,29 @@ def painting_grams(paintings: Sequence[Path], vgg, layers: Sequence[str], side: 
     return out
 
 
+def with_style_loss(student: torch.nn.Module, distil, vgg, grams: list[dict[str, torch.Tensor]], painting_of,
+                    cfg: TrainConfig):
+    """``distil``'s step with the seed's style terms added: the relative Gram loss of each current output frame against
+    its painting's Grams (``grams[painting_of()[i]]``, at ``cfg.style_layers``; ``cfg.style_weight``) and TV
+    (``cfg.tv_weight``). Returns ``(step_fn, hook)``; remove the hook (it records the student's outputs) after training.
+    """
+    outputs: list[torch.Tensor] = []
+    hook = student.register_forward_hook(lambda _m, _i, o: outputs.append(o))
+
+    def step_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
+        outputs.clear()
+        losses = distil(g)
+        y = outputs[-1][:cfg.batch_size]  # the current frames (a pair's previous frames follow)
+        feats = vgg(y, cfg.style_layers)
+        ls = torch.stack([style_loss({k: gram_matrix(feats[k][i:i + 1]) for k in cfg.style_layers},
+                                     grams[int(p)], relative=True) for i, p in enumerate(painting_of())]).mean()
+        losses["style"], losses["tv"] = ls, tv_loss(y)
+        losses["total"] = losses["total"] + cfg.style_weight * ls + cfg.tv_weight * losses["tv"]
+        return losses
+
+    return step_fn, hook
+
+
 def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path], out: str | Path,
                      cfg: TrainConfig = TrainConfig(), inject: str = "film", arch: str = "johnson-half",
                      video: str | Path | None = None, held_out_styles: Sequence[str] | None = None,
@@ -152,21 +175,10 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
     data = PairSource(content, cfg.size, video, cfg, pairs=cfg.temporal_weight > 0, flow_cache=flow_cache)
     distil = distil_step_fn(student, teacher, pick, data, cfg, dev, vgg if cfg.feature_weight > 0 else None,
                             student_takes_z=True)
+    hook = None
     if grams is not None:
         assert vgg is not None
-        outputs: list[torch.Tensor] = []
-        hook = student.register_forward_hook(lambda _m, _i, o: outputs.append(o))
-
-        def step_fn(g: torch.Generator) -> dict[str, torch.Tensor]:
-            outputs.clear()
-            losses = distil(g)
-            y = outputs[-1][:cfg.batch_size]  # the current frames (a pair's previous frames follow)
-            feats = vgg(y, cfg.style_layers)
-            ls = torch.stack([style_loss({k: gram_matrix(feats[k][i:i + 1]) for k in cfg.style_layers},
-                                         grams[int(p)], relative=True) for i, p in enumerate(picked[0])]).mean()
-            losses["style"], losses["tv"] = ls, tv_loss(y)
-            losses["total"] = losses["total"] + cfg.style_weight * ls + cfg.tv_weight * losses["tv"]
-            return losses
+        step_fn, hook = with_style_loss(student, distil, vgg, grams, lambda: picked[0], cfg)
     else:
         step_fn = distil
     name = name or out.stem
@@ -177,7 +189,7 @@ def train_multistyle(styles: Sequence[str | Path], content: Sequence[str | Path]
                                                f"multistyle {name}",
                                                extra={"config": asdict(cfg), "teacher": TEACHER, "recipe": recipe})
     finally:
-        if grams is not None:
+        if hook is not None:
             hook.remove()
     spec = net.spec
     card = {

@@ -279,12 +279,14 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
                               device: str = "auto", force: bool = False, progress: bool = True,
                               flow_cache: str | Path | None = None, name: str | None = None,
                               predictor=None, transformer=None, vgg_source: str = "auto", vgg=None,
-                              **_: Any) -> dict[str, Any]:
+                              style_weight: float = 0.0, **_: Any) -> dict[str, Any]:
     """Fine-tune the teacher's generator with the two-frame temporal loss on real pairs plus L1 distillation to
     its frozen copy, over the (augmented) embeddings of the training paintings — an any-style network that is
     stable without blending. With ``cfg.feature_weight > 0`` the distillation also matches the frozen copy's
     VGG features at ``cfg.feature_layers`` (brush texture the L1 term alone lets the temporal term smooth away;
-    ``vgg``: a loss network instead of VGG-19, for tests). Writes ``out`` (fp16, loaded by
+    ``vgg``: a loss network instead of VGG-19, for tests). ``style_weight > 0`` adds the seed's relative Gram loss of
+    each output against its view's painting (at ``cfg.style_layers``, the painting at ``cfg.style_size``; no TV
+    term — ``cfg.style_weight`` and ``cfg.tv_weight`` are ``vidstyle train``'s and are not used here). Writes ``out`` (fp16, loaded by
     :func:`vidstyle.nets.magenta.load_generator_weights`) and its card (``kind = "magenta-generator"``).
     """
     import copy
@@ -305,27 +307,46 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
     student = copy.deepcopy(base).to(dev).train().requires_grad_(True)
     paintings = list_paintings(styles, held_out_styles)
     bank = style_bank(paintings, pred, views=style_views_per_painting, hue=hue, seed=cfg.seed).cpu()
+    n_views = bank.shape[1]
     flat = bank.flatten(0, 1)
+    picked: list[torch.Tensor] = [torch.zeros(0, dtype=torch.long)]
 
     def pick(g: torch.Generator) -> torch.Tensor:
-        return flat[torch.randint(len(flat), (cfg.batch_size,), generator=g)]
+        idx = torch.randint(len(flat), (cfg.batch_size,), generator=g)
+        picked[0] = idx // n_views  # the paintings of this step's views, for the optional style loss
+        return flat[idx]
 
     data = PairSource(content, cfg.size, video, cfg, pairs=cfg.temporal_weight > 0, flow_cache=flow_cache)
-    if vgg is None and cfg.feature_weight > 0:
+    if vgg is None and (cfg.feature_weight > 0 or style_weight > 0):
         from ..nets.vgg import load_vgg
 
-        vgg = load_vgg(cfg.feature_layers, source=vgg_source, device=dev)
+        vgg = load_vgg(tuple(dict.fromkeys(cfg.feature_layers + cfg.style_layers)), source=vgg_source, device=dev)
     step_fn = distil_step_fn(student, teacher, pick, data, cfg, dev, vgg if cfg.feature_weight > 0 else None,
                              student_takes_z=True)
+    hook = None
+    if style_weight > 0:  # the seed's Gram loss against each view's painting, on top of the distillation
+        from ..config import replace
+        from .multistyle import painting_grams, with_style_loss
+
+        grams = painting_grams(paintings, vgg, cfg.style_layers, cfg.style_size, dev)
+        step_fn, hook = with_style_loss(student, step_fn, vgg, grams, lambda: picked[0],
+                                        replace(cfg, style_weight=style_weight, tv_weight=0.0))
     name = name or out.stem
-    steps, history, seconds = drive_to_end(student, step_fn, cfg, out, checkpoint, resume, progress, f"finetune {name}",
-                                           extra={"config": asdict(cfg), "teacher": TEACHER})
+    try:
+        steps, history, seconds = drive_to_end(student, step_fn, cfg, out, checkpoint, resume, progress,
+                                               f"finetune {name}", extra={"config": asdict(cfg), "teacher": TEACHER,
+                                                                          "style_weight": style_weight})
+    finally:
+        if hook is not None:
+            hook.remove()
     card = {
         "name": name, "arch": "magenta", "kind": GENERATOR_KIND,
         "style": {"file": None, "note": "arbitrary style: any painting's embedding at run time"},
         "training": {"method": "temporal-finetune", "teacher": TEACHER, "init_from": TEACHER,
                      **any_style_record(paintings, held_out_styles, style_views_per_painting, hue, content, video,
-                                        data, cfg, dev, seconds)},
+                                        data, cfg, dev, seconds),
+                     **({"style_weight": style_weight, "style_layers": list(cfg.style_layers),
+                         "style_size": cfg.style_size} if style_weight > 0 else {})},
         "image_size": cfg.size,
     }
     return _save_generator(student.cpu().eval(), out, card, history, steps)
