@@ -244,7 +244,7 @@ class LiveSmoother:
 
                 pair = torch.cat([frame, prev_in])
                 factor = -(-max(frame.shape[-2:]) // self.flow_max_side) if self.flow_max_side else 1
-                if factor > 1:  # a box filter by a whole factor: cheaper than an antialiased resize
+                if factor > 1:  # a box filter by a whole factor (as cheap as an antialiased resize, and simpler)
                     pair = F.avg_pool2d(pair, factor, ceil_mode=True)
                 flow = self._estimator.estimate(pair[:1], pair[1:])  # warp(prev, flow) ≈ current frame
                 flow = resize_flow(flow, (frame.shape[-2], frame.shape[-1]))
