@@ -296,7 +296,9 @@ def test_cli_magenta_finetune_defaults_to_the_shipped_recipe(tmp_path, monkeypat
     assert {k: getattr(seen["cfg"], k) for k in MAGENTA_TEMPORAL_RECIPE} == MAGENTA_TEMPORAL_RECIPE
     assert CliRunner().invoke(app, [*args, "--temporal-weight", "5", "--steps", "7"]).exit_code == 0
     assert (seen["cfg"].temporal_weight, seen["cfg"].steps, seen["cfg"].feature_weight) == (5.0, 7, 1.0)
-    assert seen["style_weight"] == 0.0  # no style term unless asked for
+    from vidstyle.config import MAGENTA_TEMPORAL_STYLE_WEIGHT
+
+    assert seen["style_weight"] == MAGENTA_TEMPORAL_STYLE_WEIGHT  # the shipped recipe's style term
     assert CliRunner().invoke(app, [*args, "--style-weight", "0.2"]).exit_code == 0
     assert seen["style_weight"] == 0.2
     assert CliRunner().invoke(app, [*args, "--feature-layers", "relu1_1, relu2_1"]).exit_code == 0

@@ -57,10 +57,12 @@ MULTISTYLE_ARCHS: dict[str, tuple[int, int]] = {"johnson": (32, 5), "johnson-hal
 #: The any-style generator ``vidstyle webcam --style`` paints with when it is installed in ``models/`` (else the
 #: style-embedding network's own generator).
 LIVE_GENERATOR = "anystyle-lite"
-#: ``train-multistyle --arch magenta`` defaults: the recipe of the shipped ``models/magenta-temporal`` (0.50× the
-#: teacher's E_warp at +10 % normalised style error on the held-out paintings; benchmarks/RESULTS.md).
-MAGENTA_TEMPORAL_RECIPE: dict[str, float | int] = {"temporal_weight": 60.0, "feature_weight": 1.0, "lr": 5e-5,
+#: ``train-multistyle --arch magenta`` defaults: the recipe of the shipped ``models/magenta-temporal`` (0.48× the
+#: teacher's E_warp at +4.5 % normalised style error on the held-out paintings; benchmarks/RESULTS.md) …
+MAGENTA_TEMPORAL_RECIPE: dict[str, float | int] = {"temporal_weight": 180.0, "feature_weight": 1.0, "lr": 5e-5,
                                                    "size": 192, "steps": 400, "video_fraction": 0.75}
+#: … with the Gram style loss against each view's painting at this weight (``--style-weight``).
+MAGENTA_TEMPORAL_STYLE_WEIGHT = 2.0
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 

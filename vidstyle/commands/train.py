@@ -106,7 +106,7 @@ def train_multistyle(
     content: Annotated[list[Path], typer.Option("--content", help="Folder of training photos (repeatable).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Weights to write, models/NAME.safetensors (+ NAME.json card).")],
     video: Annotated[Optional[Path], typer.Option(help="Folder of DAVIS-style sequences for real frame pairs.")] = None,
-    arch: Annotated[MultiArch, typer.Option(help="magenta: fine-tune the Ghiasi et al. generator itself (temporal loss + L1 and VGG features to its frozen copy; unset options default to the shipped magenta-temporal recipe: temporal weight 60, feature weight 1, lr 5e-5, 192 px, 400 steps); johnson / johnson-half / johnson-lite: train a style-conditioned Johnson generator (widths 32/16/8) by distillation from it.")] = MultiArch.magenta,  # type: ignore[attr-defined]
+    arch: Annotated[MultiArch, typer.Option(help="magenta: fine-tune the Ghiasi et al. generator itself (temporal loss + L1 and VGG features to its frozen copy; unset options default to the shipped magenta-temporal recipe: temporal weight 180, feature weight 1, style weight 2, lr 5e-5, 192 px, 400 steps); johnson / johnson-half / johnson-lite: train a style-conditioned Johnson generator (widths 32/16/8) by distillation from it.")] = MultiArch.magenta,  # type: ignore[attr-defined]
     encoder: Annotated[Encoder, typer.Option(help="Johnson generators: the style encoder e_ψ — ghiasi (the teacher's predictor, frozen) or gram (VGG-Gram → FC, trained with the generator).")] = Encoder.ghiasi,  # type: ignore[attr-defined]
     init: Annotated[Optional[str], typer.Option(help="Johnson generators: start from this trained generator (name or file).")] = None,
     freeze_generator: Annotated[bool, typer.Option("--freeze-generator", help="With --init and a gram encoder: fine-tune only the encoder (the seed's second phase).")] = False,
@@ -122,7 +122,7 @@ def train_multistyle(
     temporal_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Two-frame temporal loss weight.")] = None,
     feature_weight: Annotated[Optional[float], typer.Option(min=0.0, help="VGG feature loss to the teacher's output, at --feature-layers (default 1).")] = None,
     feature_layers: FeatureLayersOpt = None,
-    style_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Gram style loss of the output against its painting itself, on top of the distillation (default 0: distillation only).")] = None,
+    style_weight: Annotated[Optional[float], typer.Option(min=0.0, help="Gram style loss of the output against its painting itself, on top of the distillation (default: 2 for --arch magenta, the shipped recipe; 0 for the Johnson generators).")] = None,
     video_fraction: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of steps drawing DAVIS pairs.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name in its card (default: the file stem).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint file (default ~/.cache/vidstyle/train/NAME.ckpt.pt).")] = None,
@@ -152,7 +152,7 @@ def train_multistyle(
     johnson = arch.value != "magenta"
     if not johnson and (init or freeze_generator or encoder.value != "ghiasi"):
         raise VidstyleError("--encoder, --init and --freeze-generator are for the Johnson generators (--arch johnson…)")
-    from ..config import MAGENTA_TEMPORAL_RECIPE
+    from ..config import MAGENTA_TEMPORAL_RECIPE, MAGENTA_TEMPORAL_STYLE_WEIGHT
 
     base = TrainConfig() if johnson else replace(TrainConfig(), **MAGENTA_TEMPORAL_RECIPE)
     cfg = replace(base, size=size, steps=steps, batch_size=batch_size, lr=lr, pixel_weight=pixel_weight,
@@ -177,7 +177,8 @@ def train_multistyle(
                                      held_out_styles=tuple(hold_out) if hold_out else HELD_OUT_PAINTINGS,
                                      style_views_per_painting=views, hue=hue, checkpoint=checkpoint, resume=resume,
                                      device=device, force=force, progress=not quiet, flow_cache=flow_cache,
-                                     name=name, style_weight=style_weight or 0.0)
+                                     name=name,
+                                     style_weight=MAGENTA_TEMPORAL_STYLE_WEIGHT if style_weight is None else style_weight)
     losses = "  ".join(f"{k} {v:.4g}" for k, v in card["final_losses"].items())
     typer.echo(f"wrote {out} ({card['arch']}, {card['training']['steps']} steps, "
                f"{len(card['training']['paintings'])} paintings; {losses})")
