@@ -55,7 +55,7 @@ from .config import KeyframeConfig, TemporalConfig
 from .errors import VidstyleError
 from .exposure import follow_exposure
 from .flow import FlowEstimator, reliability_mask, warp
-from .flow.warp import coords_grid, resize_flow
+from .flow.warp import coords_grid, limited_size, resize_flow
 from .media.spool import Spool
 from .progress import progress_bar
 from .stylise.base import FrameState, Styliser, TemporalMode
@@ -332,8 +332,6 @@ def from_uint8(a: np.ndarray, device: torch.device | str = "cpu") -> torch.Tenso
 
 def shrink_flow(flow: torch.Tensor, limit: int | None) -> torch.Tensor:
     """A ``1×2×H×W`` pixel flow at long side at most ``limit`` (vectors rescaled; align_corners grids)."""
-    from .flow.warp import limited_size
-
     h, w = flow.shape[-2:]
     return resize_flow(flow, limited_size(h, w, limit))
 

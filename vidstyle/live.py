@@ -208,9 +208,8 @@ class LiveSmoother:
         strength: weight of the previous output at fully reliable pixels, in [0, 1).
         tolerance: mean absolute RGB difference (in [0, 1]) at which the weight reaches 0.
         flow_method: estimator name for ``flow`` (see :func:`vidstyle.flow.get_estimator`).
-        flow_max_side: estimate the flow on frames downscaled by the smallest whole factor that brings the long side
-            to at most this, and upsample it (the warp and the photometric check stay at full size); None: at the
-            internal size.
+        flow_max_side: estimate the flow on frames downscaled to this long side (:func:`vidstyle.flow.warp.shrink_frames`)
+            and upsample it (the warp and the photometric check stay at full size); None: at the internal size.
     """
 
     def __init__(self, method: str = LiveConfig.smooth_method, strength: float = LiveConfig.smooth_strength,
@@ -240,12 +239,9 @@ class LiveSmoother:
         else:
             if self._estimator is not None:
                 from .flow import warp
-                from .flow.warp import inside_frame, resize_flow
+                from .flow.warp import inside_frame, resize_flow, shrink_frames
 
-                pair = torch.cat([frame, prev_in])
-                factor = -(-max(frame.shape[-2:]) // self.flow_max_side) if self.flow_max_side else 1
-                if factor > 1:  # a box filter by a whole factor (as cheap as an antialiased resize, and simpler)
-                    pair = F.avg_pool2d(pair, factor, ceil_mode=True)
+                pair = shrink_frames(torch.cat([frame, prev_in]), self.flow_max_side)
                 flow = self._estimator.estimate(pair[:1], pair[1:])  # warp(prev, flow) ≈ current frame
                 flow = resize_flow(flow, (frame.shape[-2], frame.shape[-1]))
                 both = warp(torch.cat([prev_in, prev_out], 1), flow)  # one grid_sample for input and output

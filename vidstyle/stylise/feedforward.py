@@ -119,8 +119,9 @@ class FeedForwardStyliser(Styliser):
             self._untiled = OnnxNet(path)
             self._fused: torch.nn.Module | None = None  # made when a frame needs tiles
         else:
-            self._fused = fuse_for_inference(self.net)
-            # bf16 runs the plain net (faster there than the fused forms, vidstyle.nets.bf16); tiles run the fp32 fused net
+            # bf16 runs the plain net (faster there than the fused forms, vidstyle.nets.bf16); tiles run the fp32 fused
+            # net, made when a frame needs them (_forward)
+            self._fused = None if bf16 else fuse_for_inference(self.net)
             untiled = Bf16Net(self.net) if bf16 else self._fused
             self._untiled = compile_for_inference(untiled) if compile else untiled
 

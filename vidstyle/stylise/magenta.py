@@ -144,9 +144,9 @@ class MagentaStyliser(Styliser):
             self._generate = lambda x, z: onnx(x, style=z)
             self._fused: torch.nn.Module | None = None  # the eager generator, fused when a frame needs tiles
         else:
-            self._fused = _fast_form(generator).to(self.device)
             # bf16 runs the plain generator (faster there than the fused forms, vidstyle.nets.bf16); tiles run the
-            # fp32 fused one
+            # fp32 fused one, made when a frame needs them
+            self._fused = None if precision == "bf16" else _fast_form(generator).to(self.device)
             untiled = Bf16Net(generator) if precision == "bf16" else self._fused
             self._generate = compile_for_inference(untiled) if compile else untiled
         self._style_zs: list[torch.Tensor] | None = None  # one 1×100 embedding per style

@@ -320,7 +320,8 @@ def finetune_magenta_temporal(styles: Sequence[str | Path], content: Sequence[st
     if vgg is None and (cfg.feature_weight > 0 or style_weight > 0):
         from ..nets.vgg import load_vgg
 
-        vgg = load_vgg(tuple(dict.fromkeys(cfg.feature_layers + cfg.style_layers)), source=vgg_source, device=dev)
+        layers = cfg.feature_layers + (cfg.style_layers if style_weight > 0 else ())
+        vgg = load_vgg(tuple(dict.fromkeys(layers)), source=vgg_source, device=dev)
     step_fn = distil_step_fn(student, teacher, pick, data, cfg, dev, vgg if cfg.feature_weight > 0 else None,
                              student_takes_z=True)
     hook = None
